@@ -1,0 +1,58 @@
+"""Logger factories for what the Lightning loggers do not decide on their own."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger
+
+
+def wandb_api_key_available() -> bool:
+    """True when W&B could authenticate: WANDB_API_KEY is set or `wandb login` wrote ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        hosts = netrc.netrc(os.environ.get("NETRC")).hosts
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+    return any("wandb" in host for host in hosts)
+
+
+def wandb_logger(
+    save_dir: str,
+    project: str = "restorelab",
+    name: str | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    entity: str | None = None,
+    offline: bool | None = None,
+    log_model: bool = False,
+    id: str | None = None,
+) -> WandbLogger:
+    """A WandbLogger that falls back to offline mode instead of prompting for a login.
+
+    `offline=None` means offline when `WANDB_MODE` is offline/disabled-like or no API key is
+    found; the run then lives in `<save_dir>/wandb/offline-run-*` until `wandb sync` uploads it.
+    """
+    if offline is None:
+        offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun") or (
+            not wandb_api_key_available()
+        )
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {}
+    if id is not None:
+        options.update(id=id, resume="allow")
+    return WandbLogger(
+        save_dir=save_dir,
+        project=project,
+        name=name or Path(save_dir).name,
+        group=group,
+        tags=list(tags) if tags else None,
+        entity=entity,
+        offline=offline,
+        log_model=log_model,
+        **options,
+    )

@@ -1,0 +1,219 @@
+"""The one LightningModule: corrupt a clean batch on the device, restore it, score it."""
+
+from __future__ import annotations
+
+import inspect
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from restorelab.errors import NonFiniteLossError
+
+# Validation and test draw their noise from different fixed streams, so the model is never
+# selected on the very noise it is tested on.
+_STAGE_SEED_OFFSET = {"val": 0, "test": 1 << 20}
+
+
+def _quality_metrics() -> MetricCollection:
+    # dim=(1, 2, 3): PSNR per image, then the mean over images, as the literature reports it
+    # (the torchmetrics default would pool all pixels of the epoch into a single MSE).
+    return MetricCollection(
+        {
+            "psnr": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)),
+            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+        }
+    )
+
+
+class DenoisingModule(L.LightningModule):
+    """Trains any restoration net on (corrupted, clean) pairs.
+
+    Batches are either clean images `[B, C, H, W]`, which `corruption` damages on the device inside
+    the step, or `(noisy, clean)` pairs from datasets with real noise, used as they are. Training
+    draws fresh noise every step; validation and test draw it from generators seeded by
+    `val_seed` and the batch index, so every epoch (and every method) scores the same noisy inputs.
+
+    Args:
+        net: the restoration network, `forward(x) -> x_hat` with the shape of `x`.
+        corruption: a `restorelab.corruptions.Corruption` (`Identity` for paired data).
+        loss: a callable `loss(restored, clean) -> scalar`.
+        optimizer: a partial taking the parameters (Hydra `_partial_: true`).
+        scheduler: an optional partial taking the optimizer; `T_max` / `total_steps` left `None`
+            are filled in from the trainer's budget.
+        compile: compile the net with `torch.compile` (parameter names are unchanged).
+        channels_last: run the net in NHWC memory format.
+        val_seed: base seed of the validation and test noise.
+        num_grid_images: images kept from the first validation and test batch for image grids.
+        monitor, monitor_mode: the metric schedulers such as ReduceLROnPlateau watch.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        corruption: nn.Module,
+        loss: nn.Module,
+        optimizer: partial,
+        scheduler: partial | None = None,
+        compile: bool = False,
+        channels_last: bool = False,
+        val_seed: int = 1234,
+        num_grid_images: int = 4,
+        monitor: str = "val/psnr",
+        monitor_mode: str = "max",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            ignore=["net", "corruption", "loss", "optimizer", "scheduler"], logger=False
+        )
+        self.net = net
+        self.corruption = corruption
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+
+        self.train_loss = MeanMetric()
+        self.val_loss = MeanMetric()
+        self.val_metrics = _quality_metrics().clone(prefix="val/")
+        self.val_noisy_psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
+        self.val_psnr_best = MaxMetric()
+        self.test_metrics = _quality_metrics().clone(prefix="test/")
+        self.test_noisy_metrics = _quality_metrics().clone(prefix="test/", postfix="_noisy")
+
+        # Fixed-strength copies of a blind corruption: one PSNR per level in validation.
+        levels = corruption.fixed_levels() if hasattr(corruption, "fixed_levels") else {}
+        self.level_corruptions = nn.ModuleDict(levels)
+        self.level_psnr = nn.ModuleDict(
+            {name: PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)) for name in levels}
+        )
+
+        # The first batch of the latest validation / test, for image grids (see callbacks.py).
+        self.samples: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
+
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        if compile:
+            self.net.compile()
+
+    # ------------------------------------------------------------------ forward and pairs
+    def forward(self, x: Tensor) -> Tensor:
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def _noise_generator(self, stage: str, batch_idx: int, salt: int = 0) -> torch.Generator:
+        generator = torch.Generator(device=self.device)
+        # Distinct, reproducible streams per stage, rank, batch and level.
+        seed = self.hparams.val_seed + _STAGE_SEED_OFFSET[stage] + 7919 * salt
+        seed += 1_000_003 * self.global_rank + batch_idx
+        generator.manual_seed(seed)
+        return generator
+
+    def _pair(
+        self, batch: Any, corruption: nn.Module, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
+        if isinstance(batch, (list, tuple)):
+            if len(batch) != 2:
+                raise ValueError(
+                    f"a batch must be clean images or a (noisy, clean) pair, got {len(batch)} items"
+                )
+            noisy, clean = batch
+            return noisy, clean
+        clean = batch
+        if clean.ndim != 4:
+            raise ValueError(
+                f"expected a batch of images [B, C, H, W], got shape {tuple(clean.shape)}"
+            )
+        with torch.no_grad():
+            noisy = corruption(clean, generator)
+        return noisy, clean
+
+    # ------------------------------------------------------------------ steps
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        noisy, clean = self._pair(batch, self.corruption, None)
+        restored = self(noisy)
+        loss = self.loss(restored, clean)
+        if not torch.isfinite(loss):
+            # Raised before backward: the weights and every checkpoint on disk stay finite.
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at step {self.global_step} "
+                f"(epoch {self.current_epoch}). Checkpoints saved so far are kept. Try a lower "
+                "learning rate (optimizer.lr), gradient clipping (trainer.gradient_clip_val=1.0) "
+                "or full precision (trainer.precision=32), and check the data for NaN values."
+            )
+        self.train_loss(loss.detach())
+        self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/loss_epoch", self.train_loss, on_epoch=True)
+
+    def on_train_start(self) -> None:
+        # The sanity check ran validation on an untrained net; it must not count as a best.
+        self.val_psnr_best.reset()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        noisy, clean = self._pair(batch, self.corruption, self._noise_generator("val", batch_idx))
+        restored = self(noisy)
+        self.val_loss(self.loss(restored, clean))
+        restored = restored.float().clamp(0.0, 1.0)
+        clean = clean.float()
+        self.val_metrics.update(restored, clean)
+        self.val_noisy_psnr.update(noisy.float().clamp(0.0, 1.0), clean)
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=False)
+        self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
+        self.log("val/psnr_noisy", self.val_noisy_psnr, on_epoch=True)
+        if not isinstance(batch, (list, tuple)):
+            for salt, (name, corruption) in enumerate(self.level_corruptions.items(), start=1):
+                generator = self._noise_generator("val", batch_idx, salt)
+                level_noisy, _ = self._pair(clean, corruption, generator)
+                level_restored = self(level_noisy).float().clamp(0.0, 1.0)
+                self.level_psnr[name].update(level_restored, clean)
+                self.log(f"val/psnr_{name}", self.level_psnr[name], on_epoch=True)
+        if batch_idx == 0:
+            self._keep_samples("val", noisy, restored, clean)
+
+    def on_validation_epoch_end(self) -> None:
+        psnr = self.val_metrics["psnr"].compute()
+        self.val_psnr_best(psnr)
+        self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=False)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        noisy, clean = self._pair(batch, self.corruption, self._noise_generator("test", batch_idx))
+        restored = self(noisy).float().clamp(0.0, 1.0)
+        clean = clean.float()
+        noisy = noisy.float().clamp(0.0, 1.0)
+        self.test_metrics.update(restored, clean)
+        self.test_noisy_metrics.update(noisy, clean)
+        self.log_dict(self.test_metrics, on_epoch=True)
+        self.log_dict(self.test_noisy_metrics, on_epoch=True)
+        if batch_idx == 0:
+            self._keep_samples("test", noisy, restored, clean)
+
+    def _keep_samples(self, stage: str, noisy: Tensor, restored: Tensor, clean: Tensor) -> None:
+        n = self.hparams.num_grid_images
+        self.samples[stage] = tuple(
+            t[:n].detach().float().clamp(0.0, 1.0).cpu() for t in (noisy, restored, clean)
+        )
+
+    # ------------------------------------------------------------------ optimization
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        factory = self.scheduler_factory
+        budget = {}
+        parameters = inspect.signature(factory.func).parameters
+        for name in ("T_max", "total_steps", "total_iters"):
+            if name in parameters and factory.keywords.get(name) is None:
+                budget[name] = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = factory(optimizer=optimizer, **budget)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config = {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": "epoch"}
+        else:
+            config = {"scheduler": scheduler, "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": config}

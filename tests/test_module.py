@@ -1,0 +1,120 @@
+"""DenoisingModule's contract, checked with nets whose output is known exactly."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from restorelab.corruptions import GaussianNoise, Identity
+from restorelab.losses import BinaryCrossEntropyLoss, CharbonnierLoss
+from restorelab.module import DenoisingModule
+
+
+class PassThrough(nn.Module):
+    """Returns its input: the 'noisy input' method, with one parameter for the optimizer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+def _module(corruption: nn.Module) -> DenoisingModule:
+    return DenoisingModule(
+        net=PassThrough(), corruption=corruption, loss=nn.MSELoss(),
+        optimizer=partial(torch.optim.SGD, lr=0.0),
+    )
+
+
+class _CleanImages(L.LightningDataModule):
+    def __init__(self, images: torch.Tensor) -> None:
+        super().__init__()
+        self.images = images
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.images, batch_size=8)
+
+    test_dataloader = val_dataloader
+
+
+def _trainer() -> L.Trainer:
+    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False)
+
+
+def _expected_psnr(sigma: float) -> float:
+    # Mid-gray images, clamping barely matters: PSNR of AWGN is -10 log10((sigma/255)^2).
+    return -10 * math.log10((sigma / 255) ** 2)
+
+
+def test_validation_scores_the_same_noise_every_epoch() -> None:
+    images = torch.full((16, 1, 48, 48), 0.5)
+    module = _module(GaussianNoise(sigma=25))
+    first = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    second = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    assert first == second
+    # The pass-through net's PSNR is the noisy input's, at the requested sigma.
+    assert first["val/psnr"] == pytest.approx(first["val/psnr_noisy"], abs=1e-4)
+    assert first["val/psnr"] == pytest.approx(_expected_psnr(25), abs=0.1)
+
+
+def test_blind_noise_is_also_scored_at_fixed_levels() -> None:
+    images = torch.full((16, 1, 48, 48), 0.5)
+    module = _module(GaussianNoise(sigma=[5, 55]))
+    metrics = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    for sigma in (15, 25, 50):
+        assert metrics[f"val/psnr_sigma{sigma}"] == pytest.approx(_expected_psnr(sigma), abs=0.1)
+
+
+def test_test_metrics_include_the_noisy_baseline() -> None:
+    images = torch.rand(8, 3, 32, 32) * 0.6 + 0.2
+    module = _module(GaussianNoise(sigma=15))
+    metrics = _trainer().test(module, datamodule=_CleanImages(images), verbose=False)[0]
+    assert set(metrics) >= {"test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy"}
+    assert metrics["test/psnr"] == pytest.approx(metrics["test/psnr_noisy"], abs=1e-4)
+    assert 0 < metrics["test/ssim"] < 1
+
+
+def test_paired_batches_skip_the_corruption() -> None:
+    clean = torch.rand(4, 1, 16, 16)
+    noisy = clean + 0.1
+    module = _module(GaussianNoise(sigma=50))
+    pair = module._pair((noisy, clean), module.corruption, None)
+    assert pair[0] is noisy and pair[1] is clean
+    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+        module._pair(torch.rand(1, 16, 16), module.corruption, None)
+
+
+def test_training_noise_is_fresh_and_input_untouched() -> None:
+    clean = torch.full((2, 1, 16, 16), 0.5)
+    module = _module(GaussianNoise(sigma=25))
+    first, _ = module._pair(clean, module.corruption, None)
+    second, _ = module._pair(clean, module.corruption, None)
+    assert not torch.equal(first, second)
+    assert torch.equal(clean, torch.full((2, 1, 16, 16), 0.5))
+
+
+def test_identity_corruption_gives_infinite_noisy_psnr() -> None:
+    images = torch.rand(8, 1, 32, 32)
+    module = _module(Identity())
+    metrics = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    assert math.isinf(metrics["val/psnr_noisy"])
+
+
+def test_losses() -> None:
+    x, y = torch.full((2, 1, 4, 4), 0.3), torch.full((2, 1, 4, 4), 0.7)
+    assert CharbonnierLoss(eps=1e-6)(x, y).item() == pytest.approx(0.4, abs=1e-5)
+    expected = -(0.7 * math.log(0.3) + 0.3 * math.log(0.7))
+    assert BinaryCrossEntropyLoss()(x, y).item() == pytest.approx(expected, rel=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert BinaryCrossEntropyLoss()(x.bfloat16(), y.bfloat16()).dtype == torch.float32
+    with pytest.raises(ValueError, match="eps"):
+        CharbonnierLoss(eps=0)
