@@ -52,7 +52,7 @@ def compose_config(overrides: list[str], steps: int, output_dir: str) -> DictCon
             overrides=[
                 f"trainer.max_steps={steps}",
                 "trainer.max_epochs=-1",
-                "trainer.limit_val_batches=0",
+                "+trainer.limit_val_batches=0",
                 "trainer.num_sanity_val_steps=0",
                 "trainer.accelerator=cpu",
                 "test=false",

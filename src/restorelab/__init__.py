@@ -1,3 +1,11 @@
 """RestoreLab: PyTorch Lightning + Hydra experiments for image-restoration autoencoders."""
 
+import os
+
+from omegaconf import OmegaConf
+
 __version__ = "0.1.0"
+
+# `${restorelab.cwd:}` in conf/paths: the directory a run was started from. Hydra's own
+# `${hydra:runtime.cwd}` is not available yet when a multirun resolves its sweep folder.
+OmegaConf.register_new_resolver("restorelab.cwd", os.getcwd, replace=True)
