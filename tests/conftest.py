@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,27 @@ class NaNAfterSteps(torch.nn.Module):
             if self.calls > self.after:
                 return loss * float("nan")
         return loss
+
+
+# A tiny budget for jobs started through the command line (train.py / sweep.py).
+CLI_TINY = [
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=2",
+    "+trainer.limit_val_batches=1",
+    "+trainer.limit_test_batches=1",
+    "data.patch_size=32",
+    "data.eval_size=64",
+    "data.batch_size=2",
+    "callbacks.rich_progress_bar=null",
+    "callbacks.model_summary=null",
+]
+
+
+def run_cli(script: str, *args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Runs `python <script> <args>` from `cwd` as a user would, outputs under `cwd/logs`."""
+    env = {**os.environ, "RESTORELAB_ROOT": str(cwd), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    env.pop("WANDB_API_KEY", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from restorelab.corruptions import GaussianNoise, Identity
-from restorelab.losses import BinaryCrossEntropyLoss, CharbonnierLoss
+from restorelab.corruptions import GaussianNoise, Identity, Occlusion
+from restorelab.losses import BinaryCrossEntropyLoss, CharbonnierLoss, MaskedMSELoss
 from restorelab.module import DenoisingModule
 
 
@@ -88,7 +88,7 @@ def test_paired_batches_skip_the_corruption() -> None:
     noisy = clean + 0.1
     module = _module(GaussianNoise(sigma=50))
     pair = module._pair((noisy, clean), module.corruption, None)
-    assert pair[0] is noisy and pair[1] is clean
+    assert pair[0] is noisy and pair[1] is clean and pair[2] is None
     with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
         module._pair(torch.rand(1, 16, 16), module.corruption, None)
 
@@ -96,8 +96,8 @@ def test_paired_batches_skip_the_corruption() -> None:
 def test_training_noise_is_fresh_and_input_untouched() -> None:
     clean = torch.full((2, 1, 16, 16), 0.5)
     module = _module(GaussianNoise(sigma=25))
-    first, _ = module._pair(clean, module.corruption, None)
-    second, _ = module._pair(clean, module.corruption, None)
+    first, _, _ = module._pair(clean, module.corruption, None)
+    second, _, _ = module._pair(clean, module.corruption, None)
     assert not torch.equal(first, second)
     assert torch.equal(clean, torch.full((2, 1, 16, 16), 0.5))
 
@@ -118,3 +118,20 @@ def test_losses() -> None:
         assert BinaryCrossEntropyLoss()(x.bfloat16(), y.bfloat16()).dtype == torch.float32
     with pytest.raises(ValueError, match="eps"):
         CharbonnierLoss(eps=0)
+
+
+def test_damaged_pixels_are_scored_and_weighted_through_the_mask() -> None:
+    images = torch.full((8, 1, 32, 32), 0.5)
+    module = _module(Occlusion(count=1, size=8, fill="zeros"))
+    metrics = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    # The pass-through net leaves the zero-filled squares: error 0.5 on every damaged pixel.
+    assert metrics["val/psnr_damaged"] == pytest.approx(-10 * math.log10(0.25), abs=1e-3)
+    assert metrics["val/psnr_damaged"] < metrics["val/psnr"]
+
+    loss = MaskedMSELoss(damaged_weight=3.0)
+    x, y = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
+    x[..., 0, 0] = 1.0  # one intact pixel right, three wrong
+    mask = torch.zeros(1, 1, 2, 2, dtype=torch.bool)
+    mask[..., 1, 1] = True  # one of the wrong pixels is marked damaged
+    assert loss(x, y).item() == pytest.approx(0.75)
+    assert loss(x, y, mask=mask).item() == pytest.approx((1 + 1 + 3) / (1 + 1 + 1 + 3))

@@ -4,14 +4,12 @@ seeds reproduce, resume continues, outputs are written, a NaN loss stops cleanly
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import math
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, compose_train, config_files, run_train
+from conftest import compose_train, config_files, run_cli, run_train
 
 from restorelab.errors import NonFiniteLossError
 
@@ -40,6 +38,22 @@ def test_fast_dev_run_every_noise(noise: str, tmp_path: Path) -> None:
 def test_fast_dev_run_every_loss(loss: str, tmp_path: Path) -> None:
     result = run_train(tmp_path, [f"loss={loss}", "debug=fdr"])
     assert result["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        ["module.channels_last=true"],
+        ["trainer.precision=bf16-mixed"],
+        ["trainer.precision=bf16-mixed", "loss=bce"],
+        ["module.compile=true", "model.base_channels=8"],
+    ],
+    ids=["channels_last", "bf16-mixed", "bf16-mixed-bce", "compile"],
+)
+def test_module_switches_and_mixed_precision(switches: list[str], tmp_path: Path) -> None:
+    result = run_train(tmp_path, ["debug=fdr", *switches])
+    assert result["status"] == "completed"
+    assert math.isfinite(result["test/psnr"])
 
 
 @pytest.mark.slow
@@ -126,23 +140,15 @@ def test_wandb_offline_run_holds_the_loss_history(tmp_path: Path) -> None:
     assert b"train/loss" in records[0].read_bytes()
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RESTORELAB_ROOT": str(cwd), "WANDB_MODE": "offline"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-    )
-
-
 def test_cli_run_and_multirun(tmp_path: Path) -> None:
     fast = ["debug=fdr", "data.patch_size=32", "data.eval_size=64", "data.batch_size=2"]
-    single = _cli(*fast, "noise.sigma=50", cwd=tmp_path)
+    single = run_cli("train.py", *fast, "noise.sigma=50", cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
     assert "run folder" in single.stdout
     runs = list((tmp_path / "logs" / "debug" / "runs").glob("*/metrics.json"))
     assert len(runs) == 1
 
-    multi = _cli("-m", *fast, "model.kernel_size=3,5", cwd=tmp_path)
+    multi = run_cli("train.py", "-m", *fast, "model.kernel_size=3,5", cwd=tmp_path)
     assert multi.returncode == 0, multi.stderr[-3000:]
     jobs = sorted((tmp_path / "logs" / "debug" / "multiruns").glob("*/*/metrics.json"))
     assert len(jobs) == 2

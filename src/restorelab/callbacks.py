@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -24,7 +25,8 @@ class ImageGridLogger(L.Callback):
     """After each validation (and the test), renders the module's first batch as a grid.
 
     The grid is written as a PNG under `dirpath` whatever the logger, and also sent to TensorBoard
-    and Weights & Biases when those loggers are active.
+    and Weights & Biases when those loggers are active. After the test, the images are also kept
+    as arrays in `test_samples.npz` for study reports.
     """
 
     def __init__(self, dirpath: str, every_n_epochs: int = 1) -> None:
@@ -55,3 +57,17 @@ class ImageGridLogger(L.Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._log(trainer, module, "test", "test")
+        self._save_arrays(module)
+
+    @rank_zero_only
+    def _save_arrays(self, module: L.LightningModule) -> None:
+        # The test images themselves, so a study can put every variant's output side by side
+        # (the seeded test noise makes `noisy` and `clean` identical across the runs of a study).
+        samples = getattr(module, "samples", {}).get("test")
+        if samples is None:
+            return
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        noisy, restored, clean = (t.numpy().astype(np.float32) for t in samples)
+        np.savez_compressed(
+            self.dirpath / "test_samples.npz", noisy=noisy, restored=restored, clean=clean
+        )

@@ -36,7 +36,15 @@ def wandb_logger(
 
     `offline=None` means offline when `WANDB_MODE` is offline/disabled-like or no API key is
     found; the run then lives in `<save_dir>/wandb/offline-run-*` until `wandb sync` uploads it.
+    Inside a Hydra multirun, every job joins one group named after the multirun folder, is
+    named after its overrides and tagged with them, so a sweep reads as one study in W&B.
     """
+    job = _hydra_job()
+    if job is not None:
+        sweep_name, overrides = job
+        group = group or sweep_name
+        name = name or (" ".join(overrides) if overrides else None)
+        tags = [*(tags or []), *(o[:64] for o in overrides)]  # W&B caps a tag at 64 characters
     if offline is None:
         offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun") or (
             not wandb_api_key_available()
@@ -50,9 +58,22 @@ def wandb_logger(
         project=project,
         name=name or Path(save_dir).name,
         group=group,
-        tags=list(tags) if tags else None,
+        tags=list(dict.fromkeys(tags)) if tags else None,
         entity=entity,
         offline=offline,
         log_model=log_model,
         **options,
     )
+
+
+def _hydra_job() -> tuple[str, list[str]] | None:
+    """(multirun folder name, the job's overrides) inside a Hydra multirun job, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return Path(hydra_cfg.sweep.dir).name, list(hydra_cfg.overrides.task)

@@ -73,6 +73,7 @@ class DenoisingModule(L.LightningModule):
         self.net = net
         self.corruption = corruption
         self.loss = loss
+        self._loss_takes_mask = "mask" in inspect.signature(loss.forward).parameters
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
 
@@ -83,6 +84,8 @@ class DenoisingModule(L.LightningModule):
         self.val_psnr_best = MaxMetric()
         self.test_metrics = _quality_metrics().clone(prefix="test/")
         self.test_noisy_metrics = _quality_metrics().clone(prefix="test/", postfix="_noisy")
+
+        self.damaged_psnr = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
 
         # Fixed-strength copies of a blind corruption: one PSNR per level in validation.
         levels = corruption.fixed_levels() if hasattr(corruption, "fixed_levels") else {}
@@ -115,28 +118,37 @@ class DenoisingModule(L.LightningModule):
 
     def _pair(
         self, batch: Any, corruption: nn.Module, generator: torch.Generator | None
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(noisy, clean, mask of damaged pixels or None) for a clean batch or a real pair."""
         if isinstance(batch, (list, tuple)):
             if len(batch) != 2:
                 raise ValueError(
                     f"a batch must be clean images or a (noisy, clean) pair, got {len(batch)} items"
                 )
             noisy, clean = batch
-            return noisy, clean
+            return noisy, clean, None
         clean = batch
         if clean.ndim != 4:
             raise ValueError(
                 f"expected a batch of images [B, C, H, W], got shape {tuple(clean.shape)}"
             )
         with torch.no_grad():
-            noisy = corruption(clean, generator)
-        return noisy, clean
+            if hasattr(corruption, "apply") and hasattr(corruption, "fixed_levels"):
+                noisy, mask = corruption.apply(clean, generator)
+            else:
+                noisy, mask = corruption(clean, generator), None
+        return noisy, clean, mask
+
+    def _loss(self, restored: Tensor, clean: Tensor, mask: Tensor | None) -> Tensor:
+        if self._loss_takes_mask:
+            return self.loss(restored, clean, mask=mask)
+        return self.loss(restored, clean)
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        noisy, clean = self._pair(batch, self.corruption, None)
+        noisy, clean, mask = self._pair(batch, self.corruption, None)
         restored = self(noisy)
-        loss = self.loss(restored, clean)
+        loss = self._loss(restored, clean, mask)
         if not torch.isfinite(loss):
             # Raised before backward: the weights and every checkpoint on disk stay finite.
             raise NonFiniteLossError(
@@ -157,9 +169,11 @@ class DenoisingModule(L.LightningModule):
         self.val_psnr_best.reset()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        noisy, clean = self._pair(batch, self.corruption, self._noise_generator("val", batch_idx))
+        noisy, clean, mask = self._pair(
+            batch, self.corruption, self._noise_generator("val", batch_idx)
+        )
         restored = self(noisy)
-        self.val_loss(self.loss(restored, clean))
+        self.val_loss(self._loss(restored, clean, mask))
         restored = restored.float().clamp(0.0, 1.0)
         clean = clean.float()
         self.val_metrics.update(restored, clean)
@@ -167,10 +181,12 @@ class DenoisingModule(L.LightningModule):
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=False)
         self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
         self.log("val/psnr_noisy", self.val_noisy_psnr, on_epoch=True)
+        if mask is not None:
+            self._update_damaged("val", restored, clean, mask)
         if not isinstance(batch, (list, tuple)):
             for salt, (name, corruption) in enumerate(self.level_corruptions.items(), start=1):
                 generator = self._noise_generator("val", batch_idx, salt)
-                level_noisy, _ = self._pair(clean, corruption, generator)
+                level_noisy, _, _ = self._pair(clean, corruption, generator)
                 level_restored = self(level_noisy).float().clamp(0.0, 1.0)
                 self.level_psnr[name].update(level_restored, clean)
                 self.log(f"val/psnr_{name}", self.level_psnr[name], on_epoch=True)
@@ -183,7 +199,9 @@ class DenoisingModule(L.LightningModule):
         self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=False)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        noisy, clean = self._pair(batch, self.corruption, self._noise_generator("test", batch_idx))
+        noisy, clean, mask = self._pair(
+            batch, self.corruption, self._noise_generator("test", batch_idx)
+        )
         restored = self(noisy).float().clamp(0.0, 1.0)
         clean = clean.float()
         noisy = noisy.float().clamp(0.0, 1.0)
@@ -191,8 +209,21 @@ class DenoisingModule(L.LightningModule):
         self.test_noisy_metrics.update(noisy, clean)
         self.log_dict(self.test_metrics, on_epoch=True)
         self.log_dict(self.test_noisy_metrics, on_epoch=True)
+        if mask is not None:
+            self._update_damaged("test", restored, clean, mask)
         if batch_idx == 0:
             self._keep_samples("test", noisy, restored, clean)
+
+    def _update_damaged(self, stage: str, restored: Tensor, clean: Tensor, mask: Tensor) -> None:
+        # PSNR over the damaged pixels only (occlusions, flipped pixels): how well the model
+        # fills in what was lost, which the whole-image PSNR dilutes with intact pixels.
+        mask = mask.expand_as(clean).float()
+        count = mask.sum(dim=(1, 2, 3))
+        mse = ((restored - clean).square() * mask).sum(dim=(1, 2, 3)) / count.clamp_min(1.0)
+        psnr = -10.0 * torch.log10(mse.clamp_min(1e-10))
+        metric = self.damaged_psnr[stage]
+        metric.update(psnr, weight=(count > 0).float())  # images left intact do not count
+        self.log(f"{stage}/psnr_damaged", metric, on_epoch=True)
 
     def _keep_samples(self, stage: str, noisy: Tensor, restored: Tensor, clean: Tensor) -> None:
         n = self.hparams.num_grid_images

@@ -15,9 +15,11 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from restorelab.console import print_config_tree, print_results
+from restorelab.distributed import teardown, use_job_command_for_ranks
 from restorelab.errors import NonFiniteLossError
 from restorelab.module import DenoisingModule
 
@@ -108,6 +110,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "<run folder>/checkpoints/ (last.ckpt to resume, epochNNN.ckpt for the best)"
         )
 
+    if HydraConfig.initialized():
+        use_job_command_for_ranks()  # DDP ranks of a multirun job run that job only
+    if cfg.get("ckpt_path"):
+        _resume_wandb_run(cfg)
+
     log.info("instantiating data <%s>", cfg.data._target_)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     log.info("instantiating model <%s>", cfg.model._target_)
@@ -122,6 +129,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     hyperparameters = {**OmegaConf.to_container(cfg, resolve=True), "model/stats": stats}
     for logger in loggers:
         logger.log_hyperparams(hyperparameters)
+    _remember_wandb_run(loggers, output_dir)
 
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     result: dict[str, Any] = {"status": "completed", **stats}
@@ -162,7 +170,32 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     write_metrics(metrics_path, result)
     print_results(result, output_dir, result.get("best_checkpoint"))
     _finish_wandb(loggers)
+    teardown(trainer)
     return result
+
+
+_WANDB_ID_FILE = "wandb_id.txt"
+
+
+def _remember_wandb_run(loggers: list[Logger], output_dir: Path) -> None:
+    # The run id, kept in the run folder, lets `ckpt_path=<run>/checkpoints/last.ckpt` continue
+    # the same W&B run instead of starting a new one.
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / _WANDB_ID_FILE).write_text(str(logger.version) + "\n")
+
+
+def _resume_wandb_run(cfg: DictConfig) -> None:
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    id_file = Path(cfg.ckpt_path).resolve().parent.parent / _WANDB_ID_FILE
+    if wandb_cfg is None or wandb_cfg.get("id") or not id_file.is_file():
+        return
+    with open_dict(cfg):
+        cfg.logger.wandb.id = id_file.read_text().strip()
+    log.info("resuming W&B run %s", cfg.logger.wandb.id)
 
 
 def _finish_wandb(loggers: list[Logger]) -> None:

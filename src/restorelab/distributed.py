@@ -1,0 +1,56 @@
+"""DDP inside Hydra runs and multiruns: the fixes Lightning's script launcher needs.
+
+Lightning starts ranks 1..N-1 by re-running the command line. Inside a Hydra multirun that
+command is the whole sweep (`-m` and every swept value), so each rank would re-run the sweep and
+write extra output folders. Here ranks are started with the job's own overrides instead, as a
+single run writing into the job's folder. After a job, the process group and the environment
+variables the launcher set are cleared, so the next job of the sweep starts its own ranks
+instead of believing they already exist.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import lightning as L
+import torch.distributed
+
+# Set by Lightning's subprocess launcher in the parent process; their presence makes the next
+# job think its ranks were started externally (LightningEnvironment.creates_processes_externally).
+_LAUNCHER_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def hydra_job_command(local_rank: int) -> tuple[Sequence[str], str]:
+    """The command that starts `local_rank` of the current Hydra job (run or multirun job)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import get_original_cwd, to_absolute_path
+
+    hydra_cfg = HydraConfig.get()
+    command = [sys.executable, to_absolute_path(sys.argv[0]), *hydra_cfg.overrides.task]
+    command += [
+        f'hydra.run.dir="{hydra_cfg.runtime.output_dir}"',
+        f"hydra.job.name={hydra_cfg.job.name}_rank{local_rank}",
+        "hydra.output_subdir=null",  # rank 0 already wrote the job's .hydra/ folder
+    ]
+    return command, get_original_cwd()
+
+
+def use_job_command_for_ranks() -> None:
+    """Makes Lightning start the other ranks of a Hydra job with `hydra_job_command`."""
+    from lightning.pytorch.strategies.launchers import subprocess_script
+
+    subprocess_script._hydra_subprocess_cmd = hydra_job_command
+
+
+def teardown(trainer: L.Trainer) -> None:
+    """Ends the job's ranks so that the next job of a multirun starts cleanly."""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    for process in getattr(launcher, "procs", []):
+        process.wait(timeout=120)
+    if trainer.world_size > 1 and trainer.global_rank == 0:
+        for name in _LAUNCHER_VARIABLES:
+            os.environ.pop(name, None)

@@ -1,0 +1,9 @@
+"""Run a study and write its report: `python sweep.py [sweep=<name>] [overrides...]`."""
+
+import sys
+from pathlib import Path
+
+from restorelab.sweep import main
+
+if __name__ == "__main__":
+    sys.exit(main(train_script=Path(__file__).resolve().with_name("train.py")))
