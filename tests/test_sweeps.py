@@ -148,3 +148,12 @@ def test_slurm_launcher_renders_a_job(tmp_path: Path) -> None:
 def test_study_configs_compose(study: str, tmp_path: Path) -> None:
     cfg = compose_train(tmp_path, [f"sweep={study}"])
     assert cfg.hydra.sweeper.params, f"sweep={study} sweeps nothing"
+
+
+@pytest.mark.parametrize("search", config_files("hparams_search"))
+def test_search_configs_compose(search: str, tmp_path: Path) -> None:
+    cfg = compose_train(tmp_path, [f"hparams_search={search}"])
+    assert cfg.hydra.sweeper.params
+    assert cfg.hydra.sweeper.direction == "maximize"  # follows monitor_mode: max
+    flipped = compose_train(tmp_path, [f"hparams_search={search}", "monitor_mode=min"])
+    assert flipped.hydra.sweeper.direction == "minimize"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
+
+log = logging.getLogger(__name__)
 
 
 class RandomPatches(Dataset):
@@ -60,10 +64,10 @@ class Tiles(Dataset):
     """
 
     def __init__(self, images: Sequence[Tensor], tile_size: int | None) -> None:
-        self.views: list[Tensor] = []
+        per_image: list[list[Tensor]] = []
         for image in images:
             if tile_size is None:
-                self.views.append(image)
+                per_image.append([image])
                 continue
             height, width = image.shape[-2:]
             if min(height, width) < tile_size:
@@ -74,10 +78,16 @@ class Tiles(Dataset):
             rows, cols = height // tile_size, width // tile_size
             # Center the grid of tiles so the borders lost on each side are even.
             top0, left0 = (height - rows * tile_size) // 2, (width - cols * tile_size) // 2
-            for r in range(rows):
-                for c in range(cols):
-                    top, left = top0 + r * tile_size, left0 + c * tile_size
-                    self.views.append(image[:, top : top + tile_size, left : left + tile_size])
+            per_image.append([
+                image[:, top0 + r * tile_size : top0 + (r + 1) * tile_size,
+                      left0 + c * tile_size : left0 + (c + 1) * tile_size]
+                for r in range(rows)
+                for c in range(cols)
+            ])
+        # Round-robin over images, so the first batch (the one shown in image grids) holds
+        # tiles of several images rather than the corner of one.
+        longest = max((len(tiles) for tiles in per_image), default=0)
+        self.views = [tiles[i] for i in range(longest) for tiles in per_image if i < len(tiles)]
 
     def __len__(self) -> int:
         return len(self.views)
@@ -118,3 +128,94 @@ def split_by_item(
     test, val = shuffled[:num_test], shuffled[num_test : num_test + num_val]
     train = shuffled[num_test + num_val :]
     return sorted(train), sorted(val), sorted(test)
+
+
+class ImageStack(Dataset):
+    """Whole images of one size, stored as one `[N, C, H, W]` uint8 tensor (MNIST, LFW)."""
+
+    def __init__(self, images: Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return to_float(self.images[index])
+
+
+class Pairs(Dataset):
+    """(noisy, clean) items of a dataset whose images stack noisy and clean along channels.
+
+    Stacking a pair as one `[2C, H, W]` image lets `RandomPatches` and `Tiles` cut the same crop,
+    flip and rotation from both halves at once.
+    """
+
+    def __init__(self, stacked: Dataset) -> None:
+        self.stacked = stacked
+
+    def __len__(self) -> int:
+        return len(self.stacked)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image = self.stacked[index]
+        channels = image.shape[0] // 2
+        return image[:channels], image[channels:]
+
+
+def pad_to(image: Tensor, size: int) -> Tensor:
+    """Reflect-pads a `[C, H, W]` image (any dtype) to at least `size` x `size`, centered."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = max(0, size - height), max(0, size - width)
+    if not pad_h and not pad_w:
+        return image
+    widths = ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
+    # numpy reflects repeatedly when the pad is wider than the image; torch's pad refuses to.
+    return torch.from_numpy(np.pad(image.numpy(), widths, mode="reflect"))
+
+
+def fit_to_size(
+    images: Sequence[Tensor], names: Sequence[str], size: int, small_images: str, what: str
+) -> tuple[list[Tensor], list[str]]:
+    """Images smaller than `size` reflect-padded (`small_images="pad"`) or dropped ("skip"),
+    said in one warning that counts and names them."""
+    if small_images not in ("pad", "skip"):
+        raise ValueError(f"small_images must be 'pad' or 'skip', got {small_images!r}")
+    kept_images, kept_names, small = [], [], []
+    for image, name in zip(images, names):
+        if min(image.shape[-2:]) < size:
+            small.append(f"{name} ({image.shape[-2]}x{image.shape[-1]})")
+            if small_images == "skip":
+                continue
+            image = pad_to(image, size)
+        kept_images.append(image)
+        kept_names.append(name)
+    if small:
+        shown = ", ".join(small[:10]) + (", ..." if len(small) > 10 else "")
+        action = "reflect-padded" if small_images == "pad" else "skipped"
+        log.warning("%s: %s %d image(s) smaller than %d pixels: %s", what, action, len(small),
+                    size, shown)
+    return kept_images, kept_names
+
+
+def split_by_group(
+    groups: Mapping[str, str], val_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Seeded split of items into train / val / test that keeps each group (a person, a scene)
+    within one split; `groups` maps each item to its group, fractions count groups."""
+    splits = split_by_item(sorted(set(groups.values())), val_fraction, test_fraction, seed)
+    split_of = {group: k for k, members in enumerate(splits) for group in members}
+    items = sorted(groups)
+    train, val, test = ([i for i in items if split_of[groups[i]] == k] for k in range(3))
+    return train, val, test
+
+
+def spread_tiles(image: Tensor, tile_size: int, max_tiles: int | None) -> list[Tensor]:
+    """The `Tiles` grid of one image, thinned to at most `max_tiles` tiles spread evenly over it.
+
+    The kept tiles are copies, so a large image is not held in memory by its few tiles.
+    """
+    views = Tiles([image], tile_size).views
+    if max_tiles is None or len(views) <= max_tiles:
+        return views
+    picks = torch.linspace(0, len(views) - 1, max_tiles).round().long().unique().tolist()
+    return [views[i].clone() for i in picks]

@@ -1,0 +1,94 @@
+"""The plumbing every file-backed DataModule shares: three split datasets, their loaders, sizes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from restorelab.data.patches import split_by_group
+from restorelab.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# Fewer training items than this trains, but almost surely not what the user meant.
+MIN_TRAIN_ITEMS = 16
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Base of the DataModules: `setup` fills `self.datasets` with "train", "val" and "test".
+
+    Subclasses save their constructor arguments with `save_hyperparameters`; the loaders read
+    `batch_size`, `num_workers`, `pin_memory`, `persistent_workers` and, when the training set is
+    a fixed list of images rather than random crops, `samples_per_epoch` (null = every image once).
+    """
+
+    # True when training items are fixed images (they need shuffling); random crops do not.
+    shuffle_train = False
+    # True when evaluation views differ in size (whole pages, whole photos): one per batch.
+    whole_image_eval = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.splits: dict[str, list[str]] = {}
+        self.datasets: dict[str, Dataset] = {}
+
+    def _split(
+        self, groups: Mapping[str, str], what: str
+    ) -> tuple[list[str], list[str], list[str]]:
+        """`split_by_group` with the config's fractions and seed; too few items is a DataError."""
+        hp = self.hparams
+        try:
+            return split_by_group(groups, hp.val_fraction, hp.test_fraction, hp.split_seed)
+        except ValueError as error:
+            raise DataError(f"{what}: {error}") from error
+
+    def _set_datasets(self, what: str, datasets: dict[str, Dataset], unit: str = "images") -> None:
+        """Keeps the three datasets, refusing an empty split, and logs their sizes."""
+        for split, dataset in datasets.items():
+            if len(dataset) == 0:
+                raise DataError(
+                    f"{what}: the {split} split is empty; it needs more usable images "
+                    "(or other val_fraction / test_fraction)"
+                )
+        self.datasets = datasets
+        counts = {split: len(names) for split, names in self.splits.items()}
+        items = " | ".join(
+            f"{split} " + (f"{counts[split]} {unit} -> " if split in counts else "")
+            + f"{len(dataset)} items"
+            for split, dataset in datasets.items()
+        )
+        log.info("%s: %s", what, items)
+        train_items = counts.get("train", len(datasets["train"]))
+        if train_items < MIN_TRAIN_ITEMS:
+            log.warning(
+                "%s: only %d training %s; results on so few mean little", what, train_items, unit
+            )
+
+    def _loader(self, split: str) -> DataLoader:
+        hp = self.hparams
+        dataset = self.datasets[split]
+        sampler = None
+        if split == "train" and self.shuffle_train:
+            # A fresh random subset (or order) every epoch; `samples_per_epoch` caps the epoch.
+            sampler = RandomSampler(dataset, num_samples=hp.get("samples_per_epoch"))
+        whole = split != "train" and self.whole_image_eval
+        return DataLoader(
+            dataset,
+            batch_size=1 if whole else hp.batch_size,
+            sampler=sampler,
+            num_workers=hp.num_workers,
+            pin_memory=hp.pin_memory,
+            persistent_workers=hp.persistent_workers and hp.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

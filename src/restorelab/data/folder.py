@@ -1,0 +1,76 @@
+"""Any folder of clean images: PNG, JPEG, TIFF or BMP, 8- or 16-bit, gray, RGB, RGBA or palette."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from restorelab.data.base import SplitDataModule
+from restorelab.data.files import find_images, load_images, require_dir
+from restorelab.data.patches import RandomPatches, Tiles, fit_to_size
+from restorelab.errors import DataError
+
+
+class FolderDataModule(SplitDataModule):
+    """The images under `data_dir` (with `recursive`, in subfolders too), converted to `channels`.
+
+    Files are split into train / val / test with `split_seed`; training draws `samples_per_epoch`
+    random `patch_size` crops with flips and rotations; validation and test score the
+    `eval_size` tiles of their images (whole images, batch size 1, when null). All images are
+    decoded once in `setup` and kept in memory at their bit depth.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/images",
+        recursive: bool = True,
+        channels: int = 1,
+        patch_size: int = 64,
+        eval_size: int | None = 128,
+        samples_per_epoch: int = 1024,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+        strict: bool = False,
+        small_images: str = "pad",
+    ) -> None:
+        super().__init__()
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels}")
+        if small_images not in ("pad", "skip"):
+            raise ValueError(f"small_images must be 'pad' or 'skip', got {small_images!r}")
+        self.save_hyperparameters(logger=False)
+        self.channels = channels
+        self.whole_image_eval = eval_size is None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        hp = self.hparams
+        how = "Point data.data_dir at a folder of PNG, JPEG, TIFF or BMP images."
+        root = require_dir(Path(hp.data_dir), "image folder", how)
+        paths = {p.relative_to(root).as_posix(): p for p in find_images(root, hp.recursive)}
+        if len(paths) < 3:
+            raise DataError(
+                f"{root} holds {len(paths)} image file(s){' (recursive)' if hp.recursive else ''}; "
+                f"train / val / test need at least 3. {how}"
+            )
+        what = f"folder ({root})"
+        splits = self._split({name: name for name in paths}, what)
+        images = load_images(list(paths.values()), self.channels, hp.strict, what)
+        datasets, self.splits = {}, {}
+        for split, names in zip(("train", "val", "test"), splits):
+            names = [n for n in names if paths[n] in images]
+            views = [images[paths[n]] for n in names]
+            size = hp.patch_size if split == "train" else hp.eval_size
+            if size is not None:
+                views, names = fit_to_size(views, names, size, hp.small_images, f"{what} {split}")
+            self.splits[split] = names
+            if split == "train" and views:
+                datasets[split] = RandomPatches(views, hp.patch_size, hp.samples_per_epoch)
+            else:
+                datasets[split] = Tiles(views, size)  # empty: refused by _set_datasets
+        self._set_datasets(what, datasets)
