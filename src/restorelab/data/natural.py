@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
-from restorelab.errors import DataError
+from restorelab.data.base import SplitDataModule
 from restorelab.data.patches import RandomPatches, Tiles, split_by_item
+from restorelab.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def to_channels(image: np.ndarray, channels: int) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1).contiguous()
 
 
-class NaturalImagesDataModule(L.LightningDataModule):
+class NaturalImagesDataModule(SplitDataModule):
     """Natural photographs from scikit-image, split by image into train / val / test.
 
     Gray (`channels=1`) uses all 16 photographs converted to luma; RGB (`channels=3`) the 8 color
@@ -89,8 +88,6 @@ class NaturalImagesDataModule(L.LightningDataModule):
             raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels}")
         self.save_hyperparameters(logger=False)
         self.channels = channels
-        self.splits: dict[str, list[str]] = {}
-        self.datasets: dict[str, torch.utils.data.Dataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -116,23 +113,6 @@ class NaturalImagesDataModule(L.LightningDataModule):
             len(self.datasets["test"]),
         )
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        hp = self.hparams
-        whole_images = split != "train" and hp.eval_size is None
-        return DataLoader(
-            self.datasets[split],
-            batch_size=1 if whole_images else hp.batch_size,
-            shuffle=shuffle,
-            num_workers=hp.num_workers,
-            pin_memory=hp.pin_memory,
-            persistent_workers=hp.persistent_workers and hp.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=False)  # every item is already a random crop
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    @property
+    def whole_image_eval(self) -> bool:  # read by SplitDataModule's loaders
+        return self.hparams.eval_size is None
