@@ -28,7 +28,7 @@ FAST = [
     "callbacks.rich_progress_bar=null",
     "callbacks.model_summary=null",
 ]
-# Added when the run keeps the default dataset (no `data=` override).
+# Added when the run keeps the default dataset (no `data=` or `experiment=` override).
 FAST_NATURAL = ["data.patch_size=32", "data.eval_size=64", "data.samples_per_epoch=16"]
 
 
@@ -59,7 +59,7 @@ def run_train(tmp_path: Path, overrides: list[str] | None = None) -> dict:
     from restorelab.train import run
 
     overrides = list(overrides or [])
-    if not any(o.startswith("data=") for o in overrides):
+    if not any(o.startswith(("data=", "experiment=")) for o in overrides):
         overrides = FAST_NATURAL + overrides
     cfg = compose_train(tmp_path, FAST + overrides)
     HydraConfig().set_config(cfg)

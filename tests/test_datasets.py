@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from conftest import config_files, run_train
+from conftest import compose_train, config_files, run_train
 from PIL import Image
 
 from restorelab.data import mnist as mnist_module
@@ -522,3 +522,19 @@ def test_fast_dev_run_every_data_config(name: str, tmp_path: Path) -> None:
                                   "data.samples_per_epoch=8", *overrides])
     assert result["status"] == "completed"
     assert math.isfinite(result["test/psnr"]) and math.isfinite(result["test/psnr_noisy"])
+
+
+@pytest.mark.parametrize("name", config_files("experiment"))
+def test_fast_dev_run_every_experiment(name: str, tmp_path: Path) -> None:
+    # An experiment is a recipe over a dataset: run it on that dataset's fixture.
+    data = compose_train(tmp_path, [f"experiment={name}"]).hydra.runtime.choices["data"]
+    root = tmp_path / "data"
+    root.mkdir()
+    overrides = []
+    if data != "natural":
+        write, overrides = FAST_DATA[data]
+        write(root)
+    result = run_train(tmp_path, [f"experiment={name}", f"paths.data_dir={root}", "debug=fdr",
+                                  *overrides])
+    assert result["status"] == "completed"
+    assert math.isfinite(result["test/psnr"])
