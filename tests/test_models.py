@@ -21,7 +21,8 @@ from restorelab.models.layers import (
     pad_to_multiple,
 )
 
-MODEL_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml"))
+MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+MODEL_CONFIGS = sorted(MODEL_DIR.glob("*.yaml"))
 AUTOENCODER_CONFIGS = [
     path for path in MODEL_CONFIGS if OmegaConf.load(path)._target_.endswith(".ConvAutoencoder")
 ]
@@ -202,8 +203,17 @@ def test_receptive_field_matches_empirical(config: Path) -> None:
         {"skip": "none", "up": "upsample", "kernel_size": 5},
         {"skip": "concat", "input_skip": False, "down": "maxpool", "up": "upsample", "depth": 2},
         {"skip": "none", "input_skip": True, "kernel_size": 7, "depth": 1, "residual": True},
+        {"skip": "concat", "input_skip": True, "convs_per_block": 1},
+        {"skip": "add", "down": "maxpool", "up": "upsample", "convs_per_block": 1},
     ],
-    ids=["add-maxpool", "none-upsample-k5", "concat-maxpool-upsample", "input-only-k7"],
+    ids=[
+        "add-maxpool",
+        "none-upsample-k5",
+        "concat-maxpool-upsample",
+        "input-only-k7",
+        "concat-input-one-conv",
+        "add-maxpool-upsample-one-conv",
+    ],
 )
 def test_autoencoder_variants(arguments: dict) -> None:
     model = ConvAutoencoder(
@@ -227,6 +237,23 @@ def test_channel_multipliers_from_config(config: Path) -> None:
     assert [block.layers[0].out_channels for block in model.encoder] == [4 * m for m in multipliers]
     x = torch.rand(2, 1, 19, 23)
     assert model(x).shape == x.shape
+
+
+@pytest.mark.parametrize(
+    ("stem", "num_convs", "num_parameters"),
+    [
+        # The write-up's 9 layers: 4 strided conv down, 4 transposed conv up, 1 output conv.
+        ("conv_ae", 9, 785_889),
+        ("conv_ae_maxpool", 9, 785_889),
+        # 3 levels of 2 convs down and transposed conv + 2 convs up, 1 output conv.
+        ("unet", 16, 545_889),
+    ],
+)
+def test_autoencoder_config_layers(stem: str, num_convs: int, num_parameters: int) -> None:
+    model = build(MODEL_DIR / f"{stem}.yaml", 1)
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert len(convs) == num_convs
+    assert sum(p.numel() for p in model.parameters()) == num_parameters
 
 
 @pytest.mark.parametrize("kernel_size", [3, 5])
@@ -274,6 +301,8 @@ def test_output_depends_on_input_only_through_the_bottleneck(config: Path) -> No
         (ConvAutoencoder, {"activation": "tanh"}, "activation='tanh' .* allowed"),
         (ConvAutoencoder, {"output": "tanh"}, "output='tanh' .* allowed"),
         (ConvAutoencoder, {"depth": 0}, "depth=0 .* allowed"),
+        (ConvAutoencoder, {"convs_per_block": 3}, "convs_per_block=3 .* allowed: 1, 2"),
+        (ConvAutoencoder, {"convs_per_block": 0}, "convs_per_block=0 .* allowed: 1, 2"),
         (ConvAutoencoder, {"dropout": 1.0}, "dropout=1.0 .* allowed"),
         (ConvAutoencoder, {"channel_multipliers": [1, 2]}, "channel_multipliers.* allowed"),
         (ConvAutoencoder, {"channel_multipliers": [1, 0, 2]}, "channel_multipliers.* allowed"),

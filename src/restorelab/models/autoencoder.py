@@ -25,17 +25,19 @@ from restorelab.models.layers import (
 SKIPS = ("none", "concat", "add")
 DOWNS = ("strided", "maxpool")
 UPS = ("transposed", "upsample")
+CONVS_PER_BLOCK = (1, 2)
 
 
 class EncoderBlock(nn.Module):
-    """Two convolutions that halve H and W (the second strided, or both followed by a 2x2
-    max-pool), then dropout and norm, as in the write-up's U-Net."""
+    """`num_convs` convolutions that halve H and W (the last strided, or all followed by a 2x2
+    max-pool), then dropout and norm: two in the write-up's U-Net, one in its plain autoencoder."""
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
         kernel_size: int,
+        num_convs: int,
         down: str,
         norm: str,
         activation: str,
@@ -43,13 +45,15 @@ class EncoderBlock(nn.Module):
     ) -> None:
         super().__init__()
         padding = kernel_size // 2
-        stride = 2 if down == "strided" else 1
-        layers = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding),
-            make_activation(activation),
-            nn.Conv2d(out_channels, out_channels, kernel_size, stride=stride, padding=padding),
-            make_activation(activation),
-        ]
+        layers: list[nn.Module] = []
+        for index in range(num_convs):
+            last = index == num_convs - 1
+            stride = 2 if last and down == "strided" else 1
+            channels = in_channels if index == 0 else out_channels
+            layers += [
+                nn.Conv2d(channels, out_channels, kernel_size, stride=stride, padding=padding),
+                make_activation(activation),
+            ]
         if down == "maxpool":
             layers.append(nn.MaxPool2d(2))
         layers += [nn.Dropout(dropout), make_norm(norm, out_channels)]
@@ -61,7 +65,7 @@ class EncoderBlock(nn.Module):
 
 class DecoderBlock(nn.Module):
     """Upsample 2x (transposed convolution, or bilinear then a convolution), fuse a skip tensor
-    (concatenate, add, or nothing), then two convolutions, dropout and norm."""
+    (concatenate, add, or nothing), then `num_convs` convolutions (0 to 2), dropout and norm."""
 
     def __init__(
         self,
@@ -69,6 +73,7 @@ class DecoderBlock(nn.Module):
         skip_channels: int,
         out_channels: int,
         kernel_size: int,
+        num_convs: int,
         fuse: str,
         up: str,
         norm: str,
@@ -91,14 +96,14 @@ class DecoderBlock(nn.Module):
             )
         self.fuse = fuse
         fused_channels = out_channels + skip_channels if fuse == "concat" else out_channels
-        self.convs = nn.Sequential(
-            nn.Conv2d(fused_channels, out_channels, kernel_size, padding=padding),
-            make_activation(activation),
-            nn.Conv2d(out_channels, out_channels, kernel_size, padding=padding),
-            make_activation(activation),
-            nn.Dropout(dropout),
-            make_norm(norm, out_channels),
-        )
+        convs: list[nn.Module] = []
+        for index in range(num_convs):
+            channels = fused_channels if index == 0 else out_channels
+            convs += [
+                nn.Conv2d(channels, out_channels, kernel_size, padding=padding),
+                make_activation(activation),
+            ]
+        self.convs = nn.Sequential(*convs, nn.Dropout(dropout), make_norm(norm, out_channels))
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         x = self.up(x)  # (B, C_out, 2H, 2W)
@@ -116,6 +121,10 @@ class ConvAutoencoder(nn.Module):
     skip='concat' with input_skip=True is the write-up's U-Net. input_skip always concatenates
     (the image has C channels, not the block's width), whatever `skip` says. residual=True
     predicts a correction added to the input. Any H, W: padded inside to a multiple of 2**depth.
+
+    convs_per_block=2 (the U-Net): an encoder block is conv + strided conv, a decoder block
+    upsamples then runs two convs. convs_per_block=1 (the write-up's plain autoencoder): one
+    strided conv down, the upsampling alone up, plus one conv after a fused skip to mix it in.
     """
 
     def __init__(
@@ -125,6 +134,7 @@ class ConvAutoencoder(nn.Module):
         base_channels: int = 32,
         channel_multipliers: list[int] | None = None,
         depth: int = 3,
+        convs_per_block: int = 2,
         kernel_size: int = 3,
         skip: str = "concat",
         input_skip: bool = False,
@@ -146,6 +156,7 @@ class ConvAutoencoder(nn.Module):
         check_choice("skip", skip, SKIPS)
         check_choice("down", down, DOWNS)
         check_choice("up", up, UPS)
+        check_choice("convs_per_block", convs_per_block, CONVS_PER_BLOCK)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout} is not supported; allowed: 0 <= dropout < 1")
         if residual and out_channels != in_channels:
@@ -170,11 +181,12 @@ class ConvAutoencoder(nn.Module):
         self.down = down
         self.up = up
         self.residual = residual
+        self.convs_per_block = convs_per_block
         widths = [base_channels * m for m in multipliers]
 
         # encoder[level] maps level -> level + 1 (level 0 is the input resolution).
         self.encoder = nn.ModuleList(
-            EncoderBlock(c_in, c_out, kernel_size, down, norm, activation, dropout)
+            EncoderBlock(c_in, c_out, kernel_size, convs_per_block, down, norm, activation, dropout)
             for c_in, c_out in zip([in_channels] + widths[:-1], widths)
         )
         # decoder[level] maps level + 1 -> level, back to the width of the encoder output it
@@ -182,13 +194,13 @@ class ConvAutoencoder(nn.Module):
         self.decoder = nn.ModuleList()
         for level in range(depth):
             skip_channels = widths[level - 1] if level > 0 else in_channels
-            fuse = skip if level > 0 else ("concat" if input_skip else "none")
             block = DecoderBlock(
                 in_channels=widths[level],
                 skip_channels=skip_channels,
                 out_channels=widths[max(level - 1, 0)],
                 kernel_size=kernel_size,
-                fuse=fuse,
+                num_convs=self._decoder_convs(level),
+                fuse=self._fuse(level),
                 up=up,
                 norm=norm,
                 activation=activation,
@@ -214,6 +226,20 @@ class ConvAutoencoder(nn.Module):
             h = x + h
         return self.output(h)
 
+    def _fuse(self, level: int) -> str:
+        """How decoder[level] fuses its skip tensor: level 0 fuses the image, if anything."""
+        if level > 0:
+            return self.skip
+        return "concat" if self.input_skip else "none"
+
+    def _decoder_convs(self, level: int) -> int:
+        """Convolutions after the fusion in decoder[level]."""
+        if self.convs_per_block == 2:
+            return 2
+        # With one conv per block the upsampling is that conv; a fused skip needs one more to
+        # mix its channels in (a concat would otherwise reach the next block unmixed).
+        return 0 if self._fuse(level) == "none" else 1
+
     @property
     def receptive_field(self) -> int:
         """Input pixels along one axis that one output pixel depends on, the largest over output
@@ -227,7 +253,7 @@ class ConvAutoencoder(nn.Module):
     def _decoder_span(self, level: int, span: Span) -> Span:
         """Input-image span read by positions `span` of decoder[level]'s output."""
         padding = self.kernel_size // 2
-        for _ in range(2):
+        for _ in range(self._decoder_convs(level)):
             span = conv_span(span, self.kernel_size, padding=padding)
         paths = []
         if self.up == "transposed":
@@ -239,8 +265,7 @@ class ConvAutoencoder(nn.Module):
             paths.append(self._decoder_span(level + 1, up_span))
         else:
             paths.append(self._encoder_span(self.depth, up_span))
-        fuses = self.skip != "none" if level > 0 else self.input_skip
-        if fuses:
+        if self._fuse(level) != "none":
             paths.append(self._encoder_span(level, span))
         return union(*paths)
 
@@ -253,5 +278,6 @@ class ConvAutoencoder(nn.Module):
             else:
                 span = conv_span(span, kernel_size=2, stride=2)
                 span = conv_span(span, self.kernel_size, padding=padding)
-            span = conv_span(span, self.kernel_size, padding=padding)
+            for _ in range(self.convs_per_block - 1):
+                span = conv_span(span, self.kernel_size, padding=padding)
         return span
