@@ -167,3 +167,13 @@ def compose_kernel(job_dir: Path) -> int:
 def test_unknown_key_gets_hydras_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="model.no_such_key"):
         compose_train(tmp_path, ["model.no_such_key=3"])
+
+
+def test_missing_data_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
+    result = run_cli("train.py", "data=folder", f"data.data_dir={tmp_path / 'nowhere'}",
+                     "debug=fdr", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if "DataError" in line]
+    assert str(tmp_path / "nowhere") in line

@@ -51,6 +51,15 @@ def build_module(cfg: DictConfig) -> DenoisingModule:
     )
 
 
+def _print_each_log_line_once() -> None:
+    # `import lightning` gives its logger a console handler of its own; under Hydra the root
+    # logger already prints to the console and the run's log file, so every line came twice.
+    if logging.getLogger().handlers:
+        lightning_logger = logging.getLogger("lightning")
+        for handler in list(lightning_logger.handlers):
+            lightning_logger.removeHandler(handler)
+
+
 def model_statistics(net: torch.nn.Module) -> dict[str, int]:
     stats = {"num_parameters": sum(p.numel() for p in net.parameters())}
     receptive_field = getattr(net, "receptive_field", None)
@@ -100,6 +109,7 @@ def write_metrics(path: Path, content: dict[str, Any]) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Trains and tests as `cfg` says; returns the content of the run's `metrics.json`."""
+    _print_each_log_line_once()
     output_dir = Path(cfg.paths.output_dir)
     print_config_tree(cfg, output_dir / "config_tree.log")
     if cfg.get("seed") is not None:
