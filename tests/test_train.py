@@ -108,6 +108,11 @@ def test_outputs_and_resume(tmp_path: Path) -> None:
     assert resumed["global_step"] == 12  # 8 restored + one more epoch of 4, not 12 new ones
 
 
+def test_runs_without_any_logger(tmp_path: Path) -> None:
+    result = run_train(tmp_path, ["debug=limit", "trainer.max_epochs=1", "~logger"])
+    assert result["status"] == "completed" and (tmp_path / "metrics.json").is_file()
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="checkpoints"):
         run_train(tmp_path, ["debug=limit", "ckpt_path=/nonexistent/last.ckpt"])

@@ -12,7 +12,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from hydra.core.hydra_config import HydraConfig
@@ -133,6 +133,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     step_timer = StepTimer()
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks")) + [step_timer]
     loggers: list[Logger] = instantiate_group(cfg.get("logger"))
+    if not loggers:  # `~logger`: nothing to plot learning rates into
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False
     )
