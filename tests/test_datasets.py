@@ -492,6 +492,16 @@ def test_dead_leaves_fixed_evaluation_sets() -> None:
     assert batch.shape == (16, 1, 32, 32) and 0 <= batch.min() and batch.max() <= 1
 
 
+def test_dead_leaves_mixed_with_photos_scores_whole_photographs() -> None:
+    dm = DeadLeavesDataModule(patch_size=32, eval_size=None, mix_natural=0.5, batch_size=4)
+    dm.setup()
+    shapes = {tuple(batch.shape) for batch in dm.val_dataloader()}
+    # One whole photograph per batch, whatever their sizes (coffee 400x600, the other 512x512).
+    assert shapes == {(1, 1, 400, 600), (1, 1, 512, 512)}
+    with pytest.raises(ValueError, match="mix_natural > 0"):
+        DeadLeavesDataModule(eval_size=None, mix_natural=0.0)
+
+
 # ---------------------------------------------------------------------------------- training
 # Per data config: the fixture it reads (under <tmp>/data, the run's data_dir) and small sizes.
 FAST_DATA = {

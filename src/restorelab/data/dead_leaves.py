@@ -131,7 +131,7 @@ class DeadLeavesDataModule(SplitDataModule):
         self,
         channels: int = 1,
         patch_size: int = 64,
-        eval_size: int = 128,
+        eval_size: int | None = 128,
         samples_per_epoch: int = 1024,
         val_images: int = 32,
         test_images: int = 32,
@@ -153,8 +153,17 @@ class DeadLeavesDataModule(SplitDataModule):
             raise ValueError(f"need 0 < rmin <= rmax, got rmin={rmin}, rmax={rmax}")
         if not 0.0 <= mix_natural <= 1.0:
             raise ValueError(f"mix_natural must be a fraction in [0, 1], got {mix_natural}")
+        if eval_size is None and mix_natural == 0:
+            raise ValueError(
+                "eval_size=null (whole images) needs photographs to score: set mix_natural > 0, "
+                "or give the dead-leaves val/test images a size (eval_size: 128)"
+            )
         self.save_hyperparameters(logger=False)
         self.channels = channels
+
+    @property
+    def whole_image_eval(self) -> bool:  # read by SplitDataModule's loaders
+        return self.hparams.eval_size is None
 
     def _fixed_set(self, count: int, seed: int) -> ImageStack:
         hp = self.hparams
