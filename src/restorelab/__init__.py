@@ -14,3 +14,12 @@ OmegaConf.register_new_resolver("restorelab.cwd", os.getcwd, replace=True)
 OmegaConf.register_new_resolver(
     "optuna_direction", lambda mode: {"max": "maximize", "min": "minimize"}[mode], replace=True
 )
+
+
+def __getattr__(name: str):
+    """`restorelab.load_denoiser`, imported on first use so that `import restorelab` stays light."""
+    if name == "load_denoiser":
+        from restorelab.inference import load_denoiser
+
+        return load_denoiser
+    raise AttributeError(f"module 'restorelab' has no attribute {name!r}")

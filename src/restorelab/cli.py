@@ -1,0 +1,188 @@
+"""`restorelab`: evaluate, denoise, export and demo from the command line.
+
+    restorelab eval --checkpoint logs/train/runs/<run> --levels 15 25 50 --curve
+    restorelab denoise photos/ -o restored/ --checkpoint logs/train/runs/<run>
+    restorelab export --checkpoint logs/train/runs/<run> --format onnx -o model.onnx
+    restorelab demo
+
+Training stays `python train.py` (Hydra); these commands take plain options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from restorelab.errors import RestoreLabError
+
+log = logging.getLogger("restorelab")
+
+
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score a checkpoint and the classical baselines on the same noisy images",
+        description="Scores a checkpoint (or the baselines alone) following the measurement "
+        "protocol; writes per_image.csv, summary.json, grid.png (and curve.csv / curve.png).",
+    )
+    p.add_argument("checkpoint_arg", nargs="?", metavar="CHECKPOINT",
+                   help="run folder, .ckpt or .safetensors (same as --checkpoint)")
+    p.add_argument("--checkpoint", "-c", help="run folder, .ckpt or .safetensors")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--images", help="a folder of clean images (PNG, JPEG, TIFF, BMP)")
+    source.add_argument("--data", help="a dataset config (conf/data/NAME.yaml); default: the "
+                        "run's own dataset, or natural without a checkpoint")
+    p.add_argument("--split", default="test", choices=("test", "val"))
+    p.add_argument("--noise", help="a corruption config (conf/noise/NAME.yaml); default: the "
+                   "run's own, or gaussian without a checkpoint")
+    p.add_argument("--levels", nargs="+", type=float,
+                   help="main level of the corruption to score at (sigma, amount or peak)")
+    p.add_argument("--baselines", nargs="+", default=["auto"],
+                   help="auto (noisy + BM3D or median), all, none, or names: noisy median tv "
+                   "nlm wavelet bm3d")
+    p.add_argument("--curve", action="store_true",
+                   help="also PSNR against Gaussian sigma (curve.csv, curve.png)")
+    p.add_argument("--curve-sigmas", nargs="+", type=float, default=[5, 15, 25, 35, 50, 65, 75])
+    p.add_argument("--curve-images", type=int, help="use only the first N images for the curve")
+    p.add_argument("--channels", type=int, choices=(1, 3),
+                   help="gray or RGB for baselines alone (a checkpoint sets its own)")
+    p.add_argument("--seed", type=int, default=0, help="image i gets noise seeded with seed + i")
+    p.add_argument("--grid", type=int, default=4, help="images shown in grid.png (0: none)")
+    p.add_argument("--tile-size", type=int, default=512, help="0: no tiling")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--output", "-o", help="report folder (default: <run>/eval/<time>)")
+    # data.KEY=VALUE / noise.KEY=VALUE overrides are collected by `main` from anywhere.
+
+
+def _run_eval(args: argparse.Namespace) -> None:
+    from restorelab.evaluate import run_evaluation
+
+    checkpoint = args.checkpoint or args.checkpoint_arg
+    overrides = list(args.overrides)
+    if checkpoint and "=" in str(checkpoint):  # `eval data.eval_size=64` without a checkpoint
+        overrides.insert(0, checkpoint)
+        checkpoint = None
+    run_evaluation(
+        checkpoint=checkpoint,
+        images=args.images,
+        data=args.data or (None if checkpoint else "natural"),
+        noise=args.noise or (None if checkpoint else "gaussian"),
+        levels=args.levels,
+        baselines=args.baselines,
+        curve=args.curve,
+        curve_sigmas=args.curve_sigmas,
+        curve_images=args.curve_images,
+        seed=args.seed,
+        output=args.output,
+        grid=args.grid,
+        split=args.split,
+        overrides=overrides,
+        channels=args.channels,
+        tile_size=args.tile_size or None,
+        device=args.device,
+    )
+
+
+def _denoise_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "denoise",
+        help="restore image files of any size",
+        description="Restores PNG, JPEG and TIFF files (8- or 16-bit, gray or RGB, alpha kept) "
+        "into OUTPUT, keeping names, formats and bit depths.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--output", "-o", required=True, help="output folder")
+    p.add_argument("--checkpoint", "-c", required=True, help="run folder, .ckpt or .safetensors")
+    p.add_argument("--tile-size", type=int, default=512, help="0: no tiling")
+    p.add_argument("--overlap", type=int, help="tile overlap (default: the receptive field)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+
+
+def _run_denoise(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from restorelab.inference import denoise_files, load_denoiser
+
+    denoiser = load_denoiser(
+        args.checkpoint, device=args.device, tile_size=args.tile_size or None,
+        overlap=args.overlap,
+    )
+    written = denoise_files(denoiser, args.inputs, args.output)
+    Console().print(f"restored {len(written)} image(s) into [bold]{args.output}[/bold]")
+
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    from restorelab.export import FORMATS
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, TorchScript or safetensors")
+    p.add_argument("--checkpoint", "-c", required=True, help="run folder, .ckpt or .safetensors")
+    p.add_argument("--format", "-f", required=True, choices=FORMATS)
+    p.add_argument("--output", "-o", help="output file (default: beside the checkpoint)")
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from restorelab.export import export
+
+    path = export(args.checkpoint, args.format, args.output)
+    Console().print(f"exported {args.format} to [bold]{path}[/bold]")
+
+
+def _demo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the interactive Streamlit demo")
+    p.add_argument("--checkpoint", "-c", help="preselected run folder, .ckpt or .safetensors")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--headless", action="store_true", help="do not open a browser")
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    import os
+    import subprocess
+
+    from restorelab import demo_app
+
+    command = [
+        sys.executable, "-m", "streamlit", "run", demo_app.__file__,
+        "--server.port", str(args.port),
+        "--server.maxUploadSize", str(demo_app.MAX_UPLOAD_MEGABYTES),
+        "--browser.gatherUsageStats", "false",
+    ]
+    if args.headless:
+        command += ["--server.headless", "true"]
+    env = dict(os.environ)
+    if args.checkpoint:
+        env[demo_app.CHECKPOINT_ENV] = str(Path(args.checkpoint).resolve())
+    raise SystemExit(subprocess.call(command, env=env))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `restorelab` command (and of `python eval.py`)."""
+    parser = argparse.ArgumentParser(prog="restorelab", description=__doc__.split("\n")[0])
+    parser.epilog = "eval also takes data.KEY=VALUE and noise.KEY=VALUE overrides"
+    sub = parser.add_subparsers(dest="command", required=True)
+    _eval_parser(sub)
+    _denoise_parser(sub)
+    _export_parser(sub)
+    _demo_parser(sub)
+    args, rest = parser.parse_known_args(argv)
+    args.overrides = [item for item in rest if "=" in item and not item.startswith("-")]
+    unknown = [item for item in rest if item not in args.overrides]
+    if unknown or (args.overrides and args.command != "eval"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or args.overrides)}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    handlers = {"eval": _run_eval, "denoise": _run_denoise, "export": _run_export,
+                "demo": _run_demo}
+    try:
+        handlers[args.command](args)
+    except (RestoreLabError, FileNotFoundError, ValueError) as error:
+        # One line that says what to do, not a traceback.
+        print(f"restorelab {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Exports behind `restorelab export`: ONNX and TorchScript for other runtimes, safetensors with
+the config embedded for `load_denoiser`.
+
+ONNX and TorchScript exports take `[B, C, H, W]` float32 in [0, 1] of any batch, height and width
+(at least 2**depth for the autoencoders) and return the restored batch clamped to [0, 1]. The
+models pad to a multiple of 2**depth inside with a data-dependent branch, which a trace would
+freeze at the example's size; the export wrapper pads first, with index arithmetic that stays
+symbolic, so the net inside always sees a multiple and takes the same path for every size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from restorelab.inference import (
+    SAFETENSORS_METADATA_KEY,
+    load_network,
+    model_channels,
+    pad_multiple,
+)
+
+FORMATS = ("onnx", "torchscript", "safetensors")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
+
+
+def _reflect(x: Tensor, before: Tensor | int, after: Tensor | int, dim: int) -> Tensor:
+    """Reflect padding along `dim` by gathering indices (exports with symbolic sizes, where
+    ONNX's dynamic Pad in reflect mode has swapped the two sides)."""
+    n = x.shape[dim]
+    index = torch.arange(-before, n + after, device=x.device).abs()  # mirror at the start
+    index = torch.where(index > n - 1, 2 * (n - 1) - index, index)  # mirror at the end
+    return x.index_select(dim, index)
+
+
+class ExportWrapper(nn.Module):
+    """`net` with its padding done outside in export-friendly form, and the output clamped.
+
+    Pads exactly as `restorelab.models.layers.pad_to_multiple` does (reflect, extra split
+    between both sides), so the results match the net's own forward."""
+
+    def __init__(self, net: nn.Module, multiple: int) -> None:
+        super().__init__()
+        self.net = net
+        self.multiple = multiple
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2], x.shape[-1]
+        m = self.multiple
+        extra_h = (height + m - 1) // m * m - height
+        extra_w = (width + m - 1) // m * m - width
+        top, left = extra_h // 2, extra_w // 2
+        padded = _reflect(_reflect(x, top, extra_h - top, 2), left, extra_w - left, 3)
+        restored = self.net(padded)  # (B, C, H', W'), H' and W' multiples of m
+        return restored[..., top : top + height, left : left + width].clamp(0.0, 1.0)
+
+
+def export_onnx(net: nn.Module, channels: int, path: Path) -> None:
+    """ONNX with dynamic batch, height and width (torch.export, then the ONNX translation)."""
+    import warnings
+
+    multiple = pad_multiple(net)
+    wrapper = ExportWrapper(net, multiple).eval()
+    side = max(64, 2 * multiple)
+    example = torch.rand(1, channels, side, side)
+    dims = {
+        0: torch.export.Dim("batch", min=1, max=1024),
+        2: torch.export.Dim("height", min=max(multiple, 2), max=65536),
+        3: torch.export.Dim("width", min=max(multiple, 2), max=65536),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            wrapper,
+            (example,),
+            dynamic_shapes={"x": dims},
+            input_names=["image"],
+            output_names=["restored"],
+            dynamo=True,
+            verbose=False,
+        )
+    program.save(str(path))
+
+
+def export_torchscript(net: nn.Module, channels: int, path: Path) -> None:
+    """A traced TorchScript module; sizes stay dynamic because the wrapper's shape arithmetic is
+    recorded as operations on the input's size."""
+    import warnings
+
+    multiple = pad_multiple(net)
+    wrapper = ExportWrapper(net, multiple).eval()
+    example = torch.rand(1, channels, 4 * multiple + 3, 4 * multiple + 5)  # padding is traced
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(wrapper, example)
+    traced.save(str(path))
+
+
+def export_safetensors(net: nn.Module, config: DictConfig, path: Path) -> None:
+    """The net's weights, with the run's model and noise configs as JSON in the metadata."""
+    from safetensors.torch import save_file
+
+    embedded = {
+        key: OmegaConf.to_container(config[key], resolve=True)
+        for key in ("model", "noise")
+        if key in config
+    }
+    embedded["source"] = str(config.get("source"))
+    weights = {key: value.detach().contiguous() for key, value in net.state_dict().items()}
+    save_file(weights, str(path), metadata={SAFETENSORS_METADATA_KEY: json.dumps(embedded)})
+
+
+def export(checkpoint: str | Path, format: str, output: str | Path | None = None) -> Path:
+    """Exports the net of `checkpoint` (a run folder, .ckpt or .safetensors) to `format`;
+    returns the written file (default: beside the checkpoint, named after it)."""
+    if format not in FORMATS:
+        raise ValueError(f"format={format!r} is not supported; allowed: {', '.join(FORMATS)}")
+    net, config = load_network(checkpoint)
+    source = Path(str(config.get("source")))
+    path = Path(output) if output is not None else source.with_suffix(SUFFIXES[format])
+    if path.resolve() == source.resolve():
+        raise ValueError(f"the export would overwrite its source {source}: choose -o")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    channels = model_channels(net)
+    if format == "onnx":
+        export_onnx(net, channels, path)
+    elif format == "torchscript":
+        export_torchscript(net, channels, path)
+    else:
+        export_safetensors(net, config, path)
+    return path

@@ -1,0 +1,194 @@
+"""load_denoiser + Denoiser.denoise on any size, safe checkpoint loading, `restorelab denoise`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf, open_dict
+from PIL import Image
+
+from conftest import FAST, FAST_NATURAL, compose_train, run_train
+from restorelab.inference import (
+    CheckpointError,
+    Denoiser,
+    _ramp,
+    load_denoiser,
+    read_image_file,
+    tile_starts,
+)
+
+TINY = ["model.base_channels=4", "model.depth=2", "debug=limit", "trainer.max_epochs=1"]
+
+
+def tiny_run(root: Path, channels: int = 1) -> Path:
+    """A real run folder (checkpoints, metrics.json, .hydra/config.yaml) of a tiny U-Net."""
+    overrides = TINY + [f"data.channels={channels}"]
+    run_train(root, overrides)
+    # run_train skips @hydra.main, which is what saves the composed config; save it the same way.
+    cfg = compose_train(root, FAST + FAST_NATURAL + overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    (root / ".hydra").mkdir(exist_ok=True)
+    OmegaConf.save(cfg, root / ".hydra" / "config.yaml")
+    return root
+
+
+@pytest.fixture(scope="module")
+def gray_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("gray_run"), channels=1)
+
+
+@pytest.fixture(scope="module")
+def rgb_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("rgb_run"), channels=3)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1) - b) ** 2)))
+
+
+def test_run_folder_and_checkpoint_give_the_same_net(gray_run: Path) -> None:
+    from_folder = load_denoiser(gray_run, device="cpu")
+    best = sorted((gray_run / "checkpoints").glob("epoch*.ckpt"))[0]
+    from_ckpt = load_denoiser(best, device="cpu")
+    image = np.random.default_rng(0).random((40, 50), dtype=np.float32)
+    np.testing.assert_array_equal(from_folder.denoise(image), from_ckpt.denoise(image))
+    assert from_folder.channels == 1 and from_folder.config.noise.sigma == 25
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_denoise_keeps_shape_and_type_on_odd_sizes(
+    channels: int, gray_run: Path, rgb_run: Path
+) -> None:
+    denoiser = load_denoiser(gray_run if channels == 1 else rgb_run, device="cpu", tile_size=32)
+    rng = np.random.default_rng(1)
+    shape = (37, 53) if channels == 1 else (37, 53, 3)
+    for dtype in (np.float32, np.float64):
+        image = rng.random(shape).astype(dtype)
+        out = denoiser.denoise(image)
+        assert out.shape == image.shape and out.dtype == dtype
+        assert 0.0 <= out.min() and out.max() <= 1.0
+    chw = torch.rand(channels, 29, 41, dtype=torch.float64)
+    out = denoiser.denoise(chw)
+    assert isinstance(out, torch.Tensor) and out.shape == chw.shape and out.dtype == chw.dtype
+    batch = torch.rand(2, channels, 19, 23)
+    assert denoiser.denoise(batch).shape == batch.shape
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_tiled_matches_untiled(channels: int, gray_run: Path, rgb_run: Path) -> None:
+    run = gray_run if channels == 1 else rgb_run
+    tiled = load_denoiser(run, device="cpu", tile_size=48, overlap=16)
+    whole = load_denoiser(run, device="cpu", tile_size=None)
+    rng = np.random.default_rng(2)
+    clean = rng.random((101, 77, channels)).astype(np.float32) * 0.5 + 0.25
+    noisy = clean + 25 / 255 * rng.standard_normal(clean.shape).astype(np.float32)
+    a, b = tiled.denoise(noisy), whole.denoise(noisy)
+    assert abs(psnr(a, clean) - psnr(b, clean)) < 0.05
+    assert np.abs(a - b).mean() < 5e-3
+
+
+def test_tiles_cover_the_image_and_ramps_blend_to_one() -> None:
+    assert tile_starts(100, 100, 16) == [0] and tile_starts(50, 64, 16) == [0]
+    starts = tile_starts(300, 64, 16)
+    assert starts[0] == 0 and starts[-1] == 300 - 64
+    assert all(b - a <= 64 - 16 for a, b in zip(starts, starts[1:]))
+    # Two neighbours overlapping by exactly `overlap` pixels weigh 1 in total there.
+    first, second = _ramp(0, 64, 112, 16), _ramp(48, 64, 112, 16)
+    np.testing.assert_allclose((first[48:] + second[:16]).numpy(), 1.0, atol=1e-6)
+    assert float(first.min()) > 0 and float(first[0]) == 1.0  # image border: no ramp
+
+
+def test_gray_net_restores_each_channel_of_an_rgb_image(gray_run: Path) -> None:
+    denoiser = load_denoiser(gray_run, device="cpu")
+    image = np.random.default_rng(3).random((24, 31, 3)).astype(np.float32)
+    out = denoiser.denoise(image)
+    for c in range(3):
+        np.testing.assert_allclose(out[..., c], denoiser.denoise(image[..., c]), atol=1e-6)
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling this calls os.system
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_bomb_is_refused_and_never_runs(gray_run: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    bomb = gray_run / "checkpoints" / "bomb.ckpt"
+    torch.save({"state_dict": {"net.x": torch.zeros(1)}, "payload": _RunsCode(marker)}, bomb)
+    try:
+        with pytest.raises(CheckpointError, match="refused"):
+            load_denoiser(bomb)
+    finally:
+        bomb.unlink()
+    assert not marker.exists()
+
+
+def test_files_that_are_not_checkpoints_get_clear_errors(gray_run: Path, tmp_path: Path) -> None:
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        load_denoiser(text)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"encoder.weight": torch.zeros(2)}}, foreign)
+    with pytest.raises(CheckpointError, match="not a RestoreLab checkpoint"):
+        load_denoiser(foreign)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_denoiser(tmp_path / "missing")
+    alone = tmp_path / "alone" / "model.ckpt"  # a checkpoint taken out of its run folder
+    alone.parent.mkdir()
+    alone.write_bytes(sorted((gray_run / "checkpoints").glob("*.ckpt"))[0].read_bytes())
+    with pytest.raises(CheckpointError, match="config.yaml"):
+        load_denoiser(alone)
+
+
+def test_denoiser_rejects_what_it_cannot_restore(gray_run: Path) -> None:
+    denoiser = load_denoiser(gray_run, device="cpu")
+    with pytest.raises(ValueError, match="float"):
+        denoiser.denoise(np.zeros((8, 8), dtype=np.uint8))
+    with pytest.raises(ValueError, match="tile_size"):
+        Denoiser(denoiser.net, tile_size=4)
+
+
+def test_cli_denoises_a_folder_of_mixed_files(gray_run: Path, tmp_path: Path) -> None:
+    from restorelab.cli import main
+    from restorelab.inference import ImageFile, write_image_file
+
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    rgba = (rng.random((33, 45, 4)) * 255).astype(np.uint8)
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
+    gray16 = (rng.random((40, 37)) * 65535).astype(np.uint16)
+    Image.fromarray(gray16).save(folder / "gray16.png")
+    rgb16 = rng.random((21, 30, 3)).astype(np.float32)
+    write_image_file(folder / "sub" / "rgb16.png", ImageFile(rgb16, None, 16))
+    Image.fromarray((rng.random((36, 52, 3)) * 255).astype(np.uint8)).save(folder / "photo.jpg")
+    (folder / "readme.txt").write_text("not an image")
+
+    main(["denoise", str(folder), "-o", str(tmp_path / "out"), "--checkpoint", str(gray_run)])
+
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [
+        "gray16.png", "photo.jpg", "rgba.png", "sub/rgb16.png"
+    ]
+    with Image.open(out / "rgba.png") as restored:
+        assert restored.mode == "RGBA" and restored.size == (45, 33)
+        np.testing.assert_array_equal(np.asarray(restored)[..., 3], rgba[..., 3])
+    restored16 = read_image_file(out / "gray16.png")
+    assert restored16.bit_depth == 16 and restored16.pixels.shape == (40, 37, 1)
+    assert not np.allclose(restored16.pixels[..., 0], gray16 / 65535, atol=1e-3)
+    color16 = read_image_file(out / "sub" / "rgb16.png")
+    assert color16.bit_depth == 16 and color16.pixels.shape == (21, 30, 3)
+    # 16 bits survive a write and a read: the values are not rounded to 8 bits.
+    np.testing.assert_allclose(read_image_file(folder / "sub" / "rgb16.png").pixels, rgb16,
+                               atol=1 / 65535)
+    with Image.open(out / "photo.jpg") as photo:
+        assert photo.mode == "RGB" and photo.size == (52, 36)
