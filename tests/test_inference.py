@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -192,3 +193,22 @@ def test_cli_denoises_a_folder_of_mixed_files(gray_run: Path, tmp_path: Path) ->
                                atol=1 / 65535)
     with Image.open(out / "photo.jpg") as photo:
         assert photo.mode == "RGB" and photo.size == (52, 36)
+
+
+def test_init_weights_starts_a_run_from_a_trained_net(gray_run: Path, tmp_path: Path) -> None:
+    trained = json.loads((gray_run / "metrics.json").read_text())
+    # Test only: the new run's net must be exactly the trained one, so it scores the same.
+    again = run_train(tmp_path / "again", TINY + ["train=false", f"init_weights={gray_run}"])
+    assert again["test/psnr"] == pytest.approx(trained["test/psnr"], abs=1e-6)
+    fresh = run_train(tmp_path / "fresh", TINY + ["train=false"])
+    assert fresh["test/psnr"] != pytest.approx(trained["test/psnr"], abs=1e-3)
+    # Fine-tuning restarts the step count (ckpt_path would continue it).
+    tuned = run_train(tmp_path / "tuned", TINY + [f"init_weights={gray_run}"])
+    assert tuned["global_step"] == trained["global_step"]
+
+
+def test_init_weights_of_another_model_is_a_clear_error(gray_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not fit this run's model"):
+        run_train(tmp_path, TINY + ["model.depth=3", f"init_weights={gray_run}"])
+    with pytest.raises(ValueError, match="give one of them"):
+        run_train(tmp_path, TINY + [f"init_weights={gray_run}", f"ckpt_path={gray_run}/x.ckpt"])

@@ -51,6 +51,26 @@ def build_module(cfg: DictConfig) -> DenoisingModule:
     )
 
 
+def load_initial_weights(net: torch.nn.Module, source: str) -> None:
+    """Copies the weights of a trained net (run folder, .ckpt or .safetensors) into `net`.
+
+    For fine-tuning: only the net's parameters and buffers are taken; the optimizer, the schedule
+    and the epoch count start afresh. The file is read safely (no pickled code runs).
+    """
+    from restorelab.inference import CheckpointError, load_network
+
+    trained, _ = load_network(source)
+    try:
+        net.load_state_dict(trained.state_dict(), strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(
+            f"init_weights={source}: its net does not fit this run's model ({first}); "
+            "start from a run with the same model config"
+        ) from None
+    log.info("initial weights from %s", source)
+
+
 def _print_each_log_line_once() -> None:
     # `import lightning` gives its logger a console handler of its own; under Hydra the root
     # logger already prints to the console and the run's log file, so every line came twice.
@@ -114,6 +134,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print_config_tree(cfg, output_dir / "config_tree.log")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path") and cfg.get("init_weights"):
+        raise ValueError(
+            "ckpt_path resumes a run (weights, optimizer, schedule, epoch) and init_weights starts "
+            "a new one from trained weights: give one of them"
+        )
+
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(
             f"ckpt_path={cfg.ckpt_path} does not exist; a run keeps its checkpoints in "
@@ -129,6 +155,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     log.info("instantiating model <%s>", cfg.model._target_)
     module = build_module(cfg)
+    if cfg.get("init_weights"):
+        load_initial_weights(module.net, cfg.init_weights)
     stats = model_statistics(module.net)
     step_timer = StepTimer()
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks")) + [step_timer]
