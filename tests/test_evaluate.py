@@ -161,11 +161,13 @@ def test_eval_cli_on_a_folder_reports_the_model_beside_bm3d(run: Path, tmp_path:
 def test_eval_on_the_runs_dataset_with_impulse_noise(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     main(["eval", "--checkpoint", str(run), "--noise", "salt_pepper", "--grid", "0",
-          "-o", str(out), "data.eval_size=128", "noise.amount=0.2"])
+          "-o", str(out), "--ensemble", "data.eval_size=128", "noise.amount=0.2"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reference_baseline"] == "median"
     results = summary["results"]["amount0p2"]
-    assert list(results) == ["noisy", "model", "median"]
+    assert list(results) == ["noisy", "model", "model_x8", "median"]
+    assert results["model_x8"]["psnr"] != results["model"]["psnr"]
+    assert summary["protocol"]["self_ensemble"].startswith("model_x8")
     assert results["median"]["psnr"] > results["noisy"]["psnr"]
     assert "NaturalImagesDataModule" in summary["images"]["source"]
     assert summary["protocol"]["baseline_sigma"] == "none of the chosen baselines uses sigma"

@@ -212,3 +212,20 @@ def test_init_weights_of_another_model_is_a_clear_error(gray_run: Path, tmp_path
         run_train(tmp_path, TINY + ["model.depth=3", f"init_weights={gray_run}"])
     with pytest.raises(ValueError, match="give one of them"):
         run_train(tmp_path, TINY + [f"init_weights={gray_run}", f"ckpt_path={gray_run}/x.ckpt"])
+
+
+def test_self_ensemble_is_the_mean_of_the_eight_transforms(gray_run: Path) -> None:
+    plain = load_denoiser(gray_run, device="cpu", tile_size=None)
+    x8 = load_denoiser(gray_run, device="cpu", tile_size=None, ensemble=True)
+    image = np.random.default_rng(3).random((37, 52), dtype=np.float32)  # odd, not square
+    expected = np.zeros_like(image)
+    for turns in range(4):
+        for flip in (False, True):
+            view = np.rot90(image, turns)
+            view = view[:, ::-1] if flip else view
+            out = plain.net(torch.from_numpy(view.copy())[None, None]).detach()[0, 0].numpy()
+            out = out[:, ::-1] if flip else out
+            expected += np.rot90(out, -turns)
+    expected = np.clip(expected / 8, 0, 1)
+    np.testing.assert_allclose(x8.denoise(image), expected, atol=1e-5)
+    assert np.abs(x8.denoise(image) - plain.denoise(image)).max() > 1e-4  # not the plain output

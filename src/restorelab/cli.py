@@ -52,6 +52,8 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="image i gets noise seeded with seed + i")
     p.add_argument("--grid", type=int, default=4, help="images shown in grid.png (0: none)")
     p.add_argument("--tile-size", type=int, default=512, help="0: no tiling")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also score the model with the x8 self-ensemble (row model_x8)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--output", "-o", help="report folder (default: <run>/eval/<time>)")
     # data.KEY=VALUE / noise.KEY=VALUE overrides are collected by `main` from anywhere.
@@ -83,6 +85,7 @@ def _run_eval(args: argparse.Namespace) -> None:
         channels=args.channels,
         tile_size=args.tile_size or None,
         device=args.device,
+        ensemble=args.ensemble,
     )
 
 
@@ -98,6 +101,8 @@ def _denoise_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", "-c", required=True, help="run folder, .ckpt or .safetensors")
     p.add_argument("--tile-size", type=int, default=512, help="0: no tiling")
     p.add_argument("--overlap", type=int, help="tile overlap (default: the receptive field)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="x8 self-ensemble: average the 8 flips and rotations (8x slower)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
 
 
@@ -108,7 +113,7 @@ def _run_denoise(args: argparse.Namespace) -> None:
 
     denoiser = load_denoiser(
         args.checkpoint, device=args.device, tile_size=args.tile_size or None,
-        overlap=args.overlap,
+        overlap=args.overlap, ensemble=args.ensemble,
     )
     written = denoise_files(denoiser, args.inputs, args.output)
     Console().print(f"restored {len(written)} image(s) into [bold]{args.output}[/bold]")

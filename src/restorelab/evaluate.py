@@ -468,6 +468,7 @@ def run_evaluation(
     tile_size: int | None = 512,
     device: str | None = None,
     progress: bool = True,
+    ensemble: bool = False,
 ) -> dict[str, Any]:
     """Scores a checkpoint (or the baselines alone) and writes per_image.csv, summary.json,
     grid.png and, with `curve`, curve.csv / curve.png to `output`; returns the summary.
@@ -544,7 +545,15 @@ def run_evaluation(
     chosen = select_baselines(baselines, corruption_name)
     methods = [baseline_method(b) for b in chosen]
     if denoiser is not None:
-        methods.insert(1 if methods and methods[0].name == "noisy" else 0, model_method(denoiser))
+        at = 1 if methods and methods[0].name == "noisy" else 0
+        methods.insert(at, model_method(denoiser))
+        if ensemble:  # the same net with the x8 self-ensemble, as its own labelled row
+            from restorelab.inference import Denoiser
+
+            x8 = Denoiser(denoiser.net, tile_size=denoiser.tile_size, overlap=denoiser.overlap,
+                          batch_size=denoiser.batch_size, device=denoiser.device,
+                          config=denoiser.config, ensemble=True)
+            methods.insert(at + 1, model_method(x8, "model_x8"))
 
     output_dir = Path(output) if output is not None else _default_output(run_dir)
     result = evaluate(methods, eval_images, eval_levels, seed, keep_samples=grid, progress=progress)
@@ -580,6 +589,10 @@ def run_evaluation(
                 else "estimated from each noisy image (skimage.restoration.estimate_sigma)"
             ),
             "tile_size": tile_size,
+            "self_ensemble": (
+                "model_x8: the model's outputs for the 8 flips and rotations of each tile, "
+                "averaged" if ensemble and denoiser is not None else None
+            ),
         },
         "reference_baseline": reference_baseline(corruption_name),
         "seed": seed,
