@@ -20,11 +20,18 @@ from conftest import compose_train, config_files, run_train
 from PIL import Image
 
 from restorelab.data import mnist as mnist_module
+from restorelab.data.bundled_documents import (
+    BundledDocumentsDataModule,
+    RandomFlips,
+    page_bands,
+)
 from restorelab.data.dead_leaves import DeadLeavesDataModule, dead_leaves
+from restorelab.data.digits import DigitsDataModule
 from restorelab.data.documents import DocumentsDataModule
 from restorelab.data.files import read_image
 from restorelab.data.folder import FolderDataModule
 from restorelab.data.lfw import LFWDataModule
+from restorelab.data.lfw_subset import LFWSubsetDataModule, load_faces
 from restorelab.data.mnist import MNISTDataModule
 from restorelab.data.paired import PairedDataModule
 from restorelab.data.sidd import SIDDDataModule
@@ -339,6 +346,45 @@ def test_lfw_original_variant_at_128_rgb_in_torchvisions_folder(tmp_path: Path) 
     assert batch.shape == (4, 3, 128, 128) and batch.std() > 0.01
 
 
+def test_lfw_subset_faces_only_split_by_image_without_overlap() -> None:
+    dm = LFWSubsetDataModule(batch_size=8, samples_per_epoch=24)
+    dm.setup()
+    train, val, test = (dm.splits[k] for k in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (80, 10, 10)
+    assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
+    assert len(set(train) | set(val) | set(test)) == 100  # the 100 faces, no non-face
+    # The faces themselves, not only their names: no test face is a training face.
+    stacks = {k: dm.datasets[k].images.flatten(1) for k in ("train", "val", "test")}
+    assert torch.cdist(stacks["test"].float(), stacks["train"].float()).min() > 0
+    faces = load_faces()
+    assert faces.shape == (100, 25, 25)
+    assert faces.std() > 0.1
+    assert dm.datasets["val"][0].shape == (1, 48, 48)
+    batches = list(dm.train_dataloader())
+    assert [tuple(b.shape) for b in batches] == [(8, 1, 48, 48)] * 3  # samples_per_epoch faces
+    assert 0 <= min(b.min() for b in batches) and max(b.max() for b in batches) <= 1
+    again = LFWSubsetDataModule(channels=3, image_size=128)
+    again.setup()
+    assert again.splits == dm.splits
+    face = again.datasets["test"][0]
+    assert face.shape == (3, 128, 128) and torch.equal(face[0], face[2])
+    other = LFWSubsetDataModule(split_seed=1)
+    other.setup()
+    assert other.splits["test"] != dm.splits["test"]
+
+
+def test_lfw_subset_flips_training_faces_only() -> None:
+    dm = LFWSubsetDataModule(image_size=25)
+    dm.setup()
+    train = dm.datasets["train"]
+    original = train.images[0].float() / 255
+    torch.manual_seed(0)
+    draws = [train[0] for _ in range(40)]
+    assert any(torch.equal(d, original) for d in draws)
+    assert any(torch.equal(d, original.flip(-1)) for d in draws)
+    assert all(torch.equal(dm.datasets["val"][0], dm.datasets["val"][0]) for _ in range(5))
+
+
 # ---------------------------------------------------------------------------------- real noise
 def test_documents_crop_both_pages_alike_and_score_whole_pages(tmp_path: Path) -> None:
     base = documents_tree(tmp_path)
@@ -502,6 +548,148 @@ def test_dead_leaves_mixed_with_photos_scores_whole_photographs() -> None:
         DeadLeavesDataModule(eval_size=None, mix_natural=0.0)
 
 
+# ---------------------------------------------------------------------------------- digits
+def test_digits_are_scaled_resized_and_split_by_image() -> None:
+    from sklearn.datasets import load_digits
+
+    dm = DigitsDataModule(interpolation="nearest", batch_size=32)
+    dm.setup()
+    sizes = {split: len(d) for split, d in dm.datasets.items()}
+    assert sizes == {"train": 1257, "val": 270, "test": 270}
+    train, val, test = (set(dm.splits[k]) for k in ("train", "val", "test"))
+    assert not (train & val or train & test or val & test)
+    assert len(train | val | test) == 1797
+    # Each item is the digit its name says: nearest upsampling repeats each 8x8 pixel 4x4 times.
+    originals = torch.from_numpy(load_digits().images).float()
+    for k in (0, 133, 269):
+        name = dm.splits["test"][k]
+        expected = (originals[int(name.removeprefix("digit"))] / 16 * 255).round() / 255
+        expected = expected.repeat_interleave(4, 0).repeat_interleave(4, 1)
+        assert torch.allclose(dm.datasets["test"][k][0], expected, atol=1e-6), name
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.shape == (32, 1, 32, 32) and batch.dtype == torch.float32
+    assert batch.min() == 0 and batch.max() == 1  # ink reaches the top level, background is 0
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_digits_smooth_upsampling_stays_in_range(interpolation: str) -> None:
+    dm = DigitsDataModule(image_size=40, channels=3, interpolation=interpolation)
+    dm.setup()
+    images = dm.datasets["val"].images.float() / 255  # every val digit, stored as 8 bits
+    assert images.shape == (270, 3, 40, 40)
+    assert torch.equal(images[:, 0], images[:, 2])  # gray copied to RGB
+    assert images.min() == 0 and images.max() == 1  # bicubic overshoot clipped, not wrapped
+    assert len(torch.unique(images)) > 17  # smooth ramps, not the 17 original levels
+    with pytest.raises(ValueError, match="interpolation"):
+        DigitsDataModule(interpolation="lanczos")
+
+
+def test_digits_split_is_seeded() -> None:
+    def splits(seed: int) -> dict[str, list[str]]:
+        dm = DigitsDataModule(split_seed=seed)
+        dm.setup()
+        return dm.splits
+
+    assert splits(0) == splits(0)
+    assert splits(0)["test"] != splits(1)["test"]
+
+
+def test_digits_training_order_is_drawn_anew_each_epoch() -> None:
+    dm = DigitsDataModule(batch_size=16)
+    dm.setup()
+    first, second = (next(iter(dm.train_dataloader())) for _ in range(2))
+    assert not torch.equal(first, second)
+    val_first, val_second = (next(iter(dm.val_dataloader())) for _ in range(2))
+    assert torch.equal(val_first, val_second)  # evaluation images are fixed
+
+
+def test_digits_without_scikit_learn_say_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
+    with pytest.raises(DataError, match="pip install scikit-learn"):
+        DigitsDataModule().setup()
+
+
+# ------------------------------------------------------------------------- bundled documents
+def test_bundled_document_splits_share_no_pixel() -> None:
+    import skimage.data
+
+    dm = BundledDocumentsDataModule(patch_size=40, eval_rows=40, samples_per_epoch=64)
+    dm.setup()
+    for name in ("page", "text"):
+        page = getattr(skimage.data, name)()
+        bands = page_bands(page.shape[0], 40)
+        rows = [set(range(*bands[split])) for split in ("train", "val", "test")]
+        assert not (rows[0] & rows[1] or rows[0] & rows[2] or rows[1] & rows[2])
+        assert set().union(*rows) == set(range(page.shape[0]))  # every row has one split
+        for split, (start, stop) in bands.items():
+            band = torch.from_numpy(page[start:stop])
+            assert torch.equal(dm.band(name, split)[0], band), (name, split)
+    # Every evaluation tile is found, pixel for pixel, in its own band of a page and nowhere in
+    # the other splits' bands (page and text are distinct enough for exact matches).
+    def where(tile: torch.Tensor) -> set[str]:
+        tile8 = (tile[0] * 255).round().to(torch.uint8)
+        found = set()
+        for name in ("page", "text"):
+            for split in ("train", "val", "test"):
+                band = dm.band(name, split)[0]
+                windows = band.unfold(0, 40, 1).unfold(1, 40, 1)  # (rows, cols, 40, 40)
+                if (windows == tile8).all(-1).all(-1).any():
+                    found.add(split)
+        return found
+
+    for split in ("val", "test"):
+        tiles = dm.datasets[split]
+        assert len(tiles) == 384 // 40 + 448 // 40
+        assert all(where(tiles[i]) == {split} for i in range(len(tiles)))
+    # Training crops come from the train bands only: their rows never reach the eval bands.
+    torch.manual_seed(0)
+    train_rows = {name: page_bands(getattr(skimage.data, name)().shape[0], 40)["train"][1]
+                  for name in ("page", "text")}
+    assert min(train_rows.values()) >= 40  # room for a crop
+    crops = [dm.datasets["train"][i] for i in range(8)]
+    assert all(crop.shape == (1, 40, 40) for crop in crops)
+    found = [where(crop) for crop in crops]
+    assert all(f <= {"train"} for f in found)  # a flipped crop may match no window at all
+    assert sum(f == {"train"} for f in found) >= 1  # ~1 in 4 is unflipped
+
+
+def test_bundled_documents_flip_but_never_rotate_and_check_their_arguments() -> None:
+    dm = BundledDocumentsDataModule(patch_size=32, eval_rows=32, samples_per_epoch=256,
+                                    channels=3)
+    dm.setup()
+    torch.manual_seed(0)
+    crops = torch.stack([dm.datasets["train"][i] for i in range(256)])
+    assert crops.shape == (256, 3, 32, 32)
+    assert torch.equal(crops[:, 0], crops[:, 2])  # gray copied to RGB
+    # On an asymmetric image, RandomFlips gives exactly its four flips, never a rotation.
+    image = torch.arange(12.0).view(1, 3, 4)
+    flips = RandomFlips([image])
+    seen = {tuple(flips[0].flatten().tolist()) for _ in range(64)}
+    expected = {tuple(v.flatten().tolist()) for v in
+                (image, image.flip(-1), image.flip(-2), image.flip(-1).flip(-2))}
+    assert seen == expected
+    # Hydra passes a ListConfig: the saved hyperparameters must stay loadable weights-only.
+    import io
+
+    from omegaconf import OmegaConf
+
+    hparams = BundledDocumentsDataModule(pages=OmegaConf.create(["text"])).hparams
+    buffer = io.BytesIO()
+    torch.save({"datamodule_hyper_parameters": dict(hparams)}, buffer)
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["datamodule_hyper_parameters"]["pages"] == ["text"]
+    with pytest.raises(ValueError, match="eval_rows"):
+        BundledDocumentsDataModule(eval_rows=90).setup()  # text has 172 rows: none left to train
+    with pytest.raises(ValueError, match="pages"):
+        BundledDocumentsDataModule(pages=["camera"])
+    with pytest.raises(ValueError, match="channels"):
+        BundledDocumentsDataModule(channels=2)
+
+
 # ---------------------------------------------------------------------------------- training
 # Per data config: the fixture it reads (under <tmp>/data, the run's data_dir) and small sizes.
 FAST_DATA = {
@@ -509,6 +697,7 @@ FAST_DATA = {
     "fashion_mnist": (lambda root: mnist_tree(root / "FashionMNIST" / "raw", gz=False),
                       ["data.download=false"]),
     "lfw": (lfw_tree, ["data.download=false", "data.image_size=32"]),
+    "lfw_subset": (lambda root: None, ["data.image_size=32"]),  # bundled with scikit-image
     "documents": (documents_tree, ["data.patch_size=16"]),
     "paired": (paired_tree, ["data.patch_size=16", "data.eval_size=32"]),
     "sidd": (sidd_tree, ["data.patch_size=16", "data.eval_size=32", "data.eval_tiles=2"]),
@@ -516,6 +705,8 @@ FAST_DATA = {
     "dead_leaves": (lambda root: None, ["data.patch_size=32", "data.eval_size=32",
                                         "data.val_images=4", "data.test_images=4"]),
     "natural_dead_leaves": (lambda root: None, ["data.patch_size=32", "data.eval_size=64"]),
+    "digits": (lambda root: None, ["data.batch_size=16"]),  # bundled with scikit-learn
+    "bundled_documents": (lambda root: None, ["data.patch_size=32", "data.eval_rows=32"]),
 }
 DATA_CONFIGS = [name for name in config_files("data") if name != "natural"]  # natural: the spine's
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from restorelab.corruptions import GaussianNoise, Identity, Occlusion
-from restorelab.losses import BinaryCrossEntropyLoss, CharbonnierLoss, MaskedMSELoss
+from restorelab.losses import BinaryCrossEntropyLoss, CharbonnierLoss, MaskedMSELoss, SSIMLoss
 from restorelab.module import DenoisingModule
 
 
@@ -118,6 +118,52 @@ def test_losses() -> None:
         assert BinaryCrossEntropyLoss()(x.bfloat16(), y.bfloat16()).dtype == torch.float32
     with pytest.raises(ValueError, match="eps"):
         CharbonnierLoss(eps=0)
+
+
+def test_ssim_loss_is_zero_for_identical_images_and_grows_with_damage() -> None:
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.rand(2, 1, 32, 32, generator=generator)
+    noise = torch.randn(2, 1, 32, 32, generator=generator)
+    loss = SSIMLoss()
+    assert loss(clean, clean).item() == pytest.approx(0.0, abs=1e-6)
+    values = [loss((clean + s * noise).clamp(0, 1), clean).item() for s in (0.02, 0.1, 0.3)]
+    assert 0 < values[0] < values[1] < values[2] <= 2
+    # The L1 mix: exactly (1 - w) * (1 - SSIM) + w * L1.
+    noisy = (clean + 0.1 * noise).clamp(0, 1)
+    l1 = (noisy - clean).abs().mean().item()
+    mixed = SSIMLoss(l1_weight=0.16)(noisy, clean).item()
+    assert mixed == pytest.approx(0.84 * values[1] + 0.16 * l1, rel=1e-5)
+    # SSIM weighs structure over intensity: a uniform brightening costs it far less than noise
+    # with the same mean absolute error (L1 would score the two alike).
+    dim = 0.8 * clean  # room above, so the brightening is not clipped
+    noisy_dim = (dim + 0.1 * noise).clamp(0, 1)
+    brightened = dim + (noisy_dim - dim).abs().mean()
+    assert loss(brightened, dim).item() < 0.5 * loss(noisy_dim, dim).item()
+
+
+def test_ssim_loss_trains_through_the_module_and_checks_its_inputs() -> None:
+    image = torch.rand(1, 1, 24, 24, requires_grad=True)
+    loss = SSIMLoss(l1_weight=0.5)(image, torch.rand(1, 1, 24, 24))
+    loss.backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert SSIMLoss()(image.bfloat16(), image.detach().bfloat16()).dtype == torch.float32
+    # The module calls it as loss(restored, clean), without the corruption's mask.
+    module = DenoisingModule(
+        net=PassThrough(), corruption=Occlusion(count=1, size=6, fill="zeros"), loss=SSIMLoss(),
+        optimizer=partial(torch.optim.SGD, lr=0.0),
+    )
+    assert not module._loss_takes_mask
+    noisy, clean, mask = module._pair(torch.rand(4, 1, 16, 16), module.corruption, None)
+    assert mask is not None
+    module._loss(module(noisy), clean, mask).backward()
+    assert module.net.scale.grad is not None and module.net.scale.grad.abs() > 0
+    with pytest.raises(ValueError, match="too small"):
+        SSIMLoss()(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="l1_weight"):
+        SSIMLoss(l1_weight=1.5)
+    with pytest.raises(ValueError, match="kernel_size"):
+        SSIMLoss(kernel_size=4)
 
 
 def test_damaged_pixels_are_scored_and_weighted_through_the_mask() -> None:
