@@ -178,3 +178,23 @@ def test_eval_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture)
         main(["eval", str(tmp_path / "nothing"), "--images", str(tmp_path)])
     assert exit_info.value.code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_eval_of_a_safetensors_export_matches_its_run(run: Path, tmp_path: Path) -> None:
+    # An export embeds the model and noise configs only: eval must still score it, with the
+    # same numbers as the run folder it came from.
+    weights = tmp_path / "model.safetensors"
+    main(["export", "--checkpoint", str(run), "--format", "safetensors", "-o", str(weights)])
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for image in crops(size=36):
+        array = (image.clean[0].numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(array).save(folder / f"{image.name}.png")
+    scores = {}
+    for name, source in (("run", run), ("export", weights)):
+        out = tmp_path / name
+        main(["eval", str(source), "--images", str(folder), "--levels", "25", "--baselines",
+              "noisy", "--grid", "0", "-o", str(out)])
+        scores[name] = json.loads((out / "summary.json").read_text())["results"]["sigma25"]
+    assert scores["export"]["model"]["psnr"] == pytest.approx(scores["run"]["model"]["psnr"])
+    assert scores["export"]["noisy"]["psnr"] == pytest.approx(scores["run"]["noisy"]["psnr"])

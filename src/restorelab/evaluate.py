@@ -501,9 +501,11 @@ def run_evaluation(
     if unknown:
         raise ValueError(f"overrides must start with data. or noise., got {unknown}")
 
-    # The data and noise nodes: the run's own, unless a group is named (or there is no run).
+    # The data and noise nodes: the run's own, unless a group is named (or there is no run). A
+    # safetensors export embeds the model and noise only: its data node is the default group's.
     base = run_config
-    if run_config is None or data is not None or noise is not None:
+    partial_run = run_config is not None and not ("data" in run_config and "noise" in run_config)
+    if run_config is None or data is not None or noise is not None or partial_run:
         groups = ([f"data={data}"] if data else []) + ([f"noise={noise}"] if noise else [])
         base = compose_config(groups)
         if run_config is not None:
