@@ -16,6 +16,7 @@ import pytest
 
 from restorelab.data.natural import load_skimage_image, to_channels
 from restorelab.inference import load_denoiser
+from test_inference import psnr
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -26,10 +27,6 @@ CASES = [
     ("natural_gray_blind/model.safetensors", 25, 9.6),    # measured +10.63
     ("natural_gray_blind/model.safetensors", 50, 12.0),   # measured +13.02
 ]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1) - b) ** 2)))
 
 
 def heldout_crops() -> list[np.ndarray]:

@@ -36,3 +36,6 @@ restorelab eval $HERE/model.safetensors --images data/heldout_gray --levels 15 2
     --baselines all --curve --curve-images 2 --ensemble -o $HERE/eval
 restorelab eval $BLIND/model.safetensors --images data/heldout_gray --levels 15 25 50 \
     --baselines noisy bm3d --curve --curve-images 2 --ensemble -o $BLIND/eval
+python $HERE/crops.py $HERE/model.safetensors --images data/heldout_gray --sigmas 25 -o $HERE/crops.png
+python $HERE/crops.py $BLIND/model.safetensors --images data/heldout_gray --sigmas 15 50 \
+    -o $BLIND/crops.png
