@@ -72,6 +72,16 @@ def test_blind_noise_is_also_scored_at_fixed_levels() -> None:
     metrics = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
     for sigma in (15, 25, 50):
         assert metrics[f"val/psnr_sigma{sigma}"] == pytest.approx(_expected_psnr(sigma), abs=0.1)
+    # A blind recipe selects on the mean over the fixed levels.
+    mean = sum(metrics[f"val/psnr_sigma{sigma}"] for sigma in (15, 25, 50)) / 3
+    assert metrics["val/psnr_levels"] == pytest.approx(mean, abs=1e-4)
+
+
+def test_fixed_noise_has_no_level_mean() -> None:
+    images = torch.full((8, 1, 32, 32), 0.5)
+    metrics = _trainer().validate(_module(GaussianNoise(sigma=25)),
+                                  datamodule=_CleanImages(images), verbose=False)[0]
+    assert "val/psnr_levels" not in metrics
 
 
 def test_test_metrics_include_the_noisy_baseline() -> None:

@@ -197,6 +197,11 @@ class DenoisingModule(L.LightningModule):
         psnr = self.val_metrics["psnr"].compute()
         self.val_psnr_best(psnr)
         self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=False)
+        if len(self.level_psnr) and all(m.update_called for m in self.level_psnr.values()):
+            # The mean over the fixed levels: a blind model's selection metric. `val/psnr` draws
+            # one level per image, so on a few images it swings with the draw's lowest levels.
+            levels = torch.stack([metric.compute() for metric in self.level_psnr.values()])
+            self.log("val/psnr_levels", levels.mean(), prog_bar=False)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         noisy, clean, mask = self._pair(
