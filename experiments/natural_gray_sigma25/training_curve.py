@@ -1,9 +1,12 @@
-"""Validation PSNR at sigma=25 and learning rate against epoch for both reference denoisers.
+"""Validation PSNR at sigma=25 and learning rate through every training stage of both reference
+denoisers.
 
     python experiments/natural_gray_sigma25/training_curve.py
 
-Reads `training_metrics.csv` (the runs' CSV logs, copied here) of natural_gray_sigma25 and
-natural_gray_blind and writes `training.png` beside this file.
+Reads the stages' CSV logs copied beside each model (`stage1_metrics.csv`, `stage2_metrics.csv`,
+...) of natural_gray_sigma25 and natural_gray_blind, lays the stages end to end on one axis of
+optimizer steps, and writes `training.png` beside this file. Every stage runs 256 steps an
+epoch: 16 crops of 64x64 a step, except the sigma-25 model's stage 2 (8 crops of 96x96).
 """
 
 from __future__ import annotations
@@ -17,47 +20,60 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RUNS = {
-    "natural_gray_sigma25 (trained at sigma 25)": (HERE / "training_metrics.csv", "val/psnr"),
-    "natural_gray_blind (trained on sigma in [0, 55])":
-        (HERE.parent / "natural_gray_blind" / "training_metrics.csv", "val/psnr_sigma25"),
+# model folder -> (label, the column with the validation PSNR at sigma 25)
+MODELS = {
+    HERE: ("natural_gray_sigma25 (trained at sigma 25)", "val/psnr"),
+    HERE.parent / "natural_gray_blind": ("natural_gray_blind (sigma in [0, 55])",
+                                         "val/psnr_sigma25"),
 }
 
 
-def column(path: Path, key: str) -> list[tuple[int, float]]:
+def read(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as file:
-        return [(int(row["epoch"]), float(row[key])) for row in csv.DictReader(file)
-                if row.get(key) and row.get("epoch")]
+        return list(csv.DictReader(file))
 
 
-def learning_rate(path: Path) -> list[tuple[int, float]]:
-    with open(path, newline="") as file:
-        return [(int(row["step"]), float(row["lr-Adam"])) for row in csv.DictReader(file)
-                if row.get("lr-Adam")]
+def stages(folder: Path) -> list[Path]:
+    return sorted(folder.glob("stage*_metrics.csv"), key=lambda p: int(p.stem[5:].split("_")[0]))
 
 
 def main() -> None:
-    figure, (psnr_ax, lr_ax) = plt.subplots(1, 2, figsize=(10, 3.8),
+    figure, (psnr_ax, lr_ax) = plt.subplots(1, 2, figsize=(11, 4),
                                             gridspec_kw={"width_ratios": [2, 1]})
-    for label, (path, key) in RUNS.items():
-        points = column(path, key)
-        psnr_ax.plot(*zip(*points), marker="o", markersize=2, linewidth=1.2, label=label)
-    psnr_ax.set_xlabel("epoch (256 steps of 16 crops of 64x64)")
+    lows = []
+    for index, (folder, (label, key)) in enumerate(MODELS.items()):
+        color = f"C{index}"
+        offset = 0  # optimizer steps before this stage
+        for number, path in enumerate(stages(folder), start=1):
+            rows = read(path)
+            points = [(int(r["step"]) + 1 + offset, float(r[key]))
+                      for r in rows if r.get(key) and r.get("epoch")]
+            rates = [(int(r["step"]) + offset, float(r["lr-Adam"]))
+                     for r in rows if r.get("lr-Adam")]
+            psnr_ax.plot(*zip(*points), color=color, marker="o", markersize=2, linewidth=1.2,
+                         label=label if number == 1 else None)
+            lr_ax.plot(*zip(*rates), color=color, linewidth=1.2,
+                       label=label.split(" ")[0] if number == 1 else None)
+            if number > 1:
+                psnr_ax.axvline(offset, color=color, linestyle=":", linewidth=0.8)
+                psnr_ax.annotate(f"stage {number}", (offset, 1), xycoords=("data", "axes fraction"),
+                                 xytext=(2, -10), textcoords="offset points", fontsize=7,
+                                 color=color)
+            # Early batch-norm spikes (down to 19 dB in stage 1) would flatten the rest.
+            lows += [v for x, v in points[len(points) // 3:]]
+            offset = points[-1][0]
+    psnr_ax.set_ylim(min(lows) - 1.0, None)
+    psnr_ax.set_xlabel("optimizer step, all stages")
     psnr_ax.set_ylabel("val PSNR at sigma 25 (dB)")
     psnr_ax.set_title("validation: coffee and immunohistochemistry, whole, gray "
                       "(early spikes cut off below)", fontsize=9)
-    # Early batch-norm spikes (down to 19 dB at epoch 13) would flatten the rest: they leave the
-    # axis at the bottom.
-    low = min(v for path, key in RUNS.values() for e, v in column(path, key) if e >= 20)
-    psnr_ax.set_ylim(low - 1.5, None)
     psnr_ax.grid(alpha=0.3)
-    psnr_ax.legend(fontsize=8)
-    steps, rates = zip(*learning_rate(RUNS[next(iter(RUNS))][0]))
-    lr_ax.plot(steps, rates)
+    psnr_ax.legend(fontsize=8, loc="lower right")
     lr_ax.set_yscale("log")
-    lr_ax.set_xlabel("step")
-    lr_ax.set_ylabel("learning rate (Adam, cosine)")
+    lr_ax.set_xlabel("optimizer step, all stages")
+    lr_ax.set_ylabel("learning rate (Adam, cosine per stage)")
     lr_ax.grid(alpha=0.3)
+    lr_ax.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(HERE / "training.png", dpi=110)
     print(f"wrote {HERE / 'training.png'}")
