@@ -21,6 +21,7 @@ from restorelab.inference import (
     read_image_file,
     tile_starts,
 )
+from restorelab.report import psnr
 
 TINY = ["model.base_channels=4", "model.depth=2", "debug=limit", "trainer.max_epochs=1"]
 
@@ -46,10 +47,6 @@ def gray_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rgb_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_run(tmp_path_factory.mktemp("rgb_run"), channels=3)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1) - b) ** 2)))
 
 
 def test_run_folder_and_checkpoint_give_the_same_net(gray_run: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from restorelab.data.natural import load_skimage_image, to_channels
 from restorelab.inference import load_denoiser
-from test_inference import psnr
+from restorelab.report import psnr
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from restorelab.baselines import BASELINES
 from restorelab.inference import load_denoiser
+from restorelab.report import psnr
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,10 +28,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 # (file, top, left): a face and fabric, lunar craters, the galaxy field.
 CROPS = (("grace_hopper.png", 90, 190), ("moon.png", 20, 60), ("hubble_deep_field.png", 400, 450))
 SIZE = 128
-
-
-def psnr(restored: np.ndarray, clean: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((np.clip(restored, 0, 1) - clean) ** 2)))
 
 
 def main() -> None:

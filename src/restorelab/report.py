@@ -123,7 +123,8 @@ def run_label(study: Study, run: dict[str, Any], separator: str = " ") -> str:
     return separator.join(parts) or run["job"]
 
 
-def _psnr(restored: np.ndarray, clean: np.ndarray) -> float:
+def psnr(restored: np.ndarray, clean: np.ndarray) -> float:
+    """PSNR in dB of `restored` (clipped to [0, 1]) against `clean`, both float arrays in [0, 1]."""
     mse = float(np.mean((np.clip(restored, 0, 1) - clean) ** 2))
     return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
@@ -158,11 +159,11 @@ def comparison_figure(study: Study, path: Path) -> Path | None:
     for i in range(rows):
         clean = reference["clean"][i]
         noisy = reference["noisy"][i]
-        _show(axes[i, 0], noisy, f"noisy\n{_psnr(noisy, clean):.2f} dB")
+        _show(axes[i, 0], noisy, f"noisy\n{psnr(noisy, clean):.2f} dB")
         for j, (run, data) in enumerate(samples, start=1):
             restored = data["restored"][i]
             label = run_label(study, run, separator="\n")
-            _show(axes[i, j], restored, f"{label}\n{_psnr(restored, clean):.2f} dB")
+            _show(axes[i, j], restored, f"{label}\n{psnr(restored, clean):.2f} dB")
         _show(axes[i, -1], clean, "ground truth")
     figure.savefig(path, dpi=150)
     return path
