@@ -44,10 +44,12 @@ def test_config_composes_and_instantiates(group: str, name: str, tmp_path: Path)
         cfg.trainer, logger=False, enable_checkpointing=False, **extra
     )
     assert isinstance(trainer, L.Trainer)
-    # One forward pass through the composed pipeline: corruption then net.
+    # One forward pass through the composed pipeline: corruption then net, which gets the
+    # level the corruption drew when it takes one (FFDNet, DRUNet).
     clean = torch.rand(2, cfg.data.channels, 32, 32)
     with torch.no_grad():
-        restored = module(module.corruption(clean))
+        corrupted = module.corruption.apply_with_level(clean)
+        restored = module(corrupted.noisy, corrupted.sigma)
     assert restored.shape == clean.shape
 
 

@@ -13,6 +13,9 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from restorelab.models import ConvAutoencoder, DnCNN, REDNet
+from restorelab.models.conditioning import restore
+from restorelab.models.drunet import DRUNet
+from restorelab.models.ffdnet import FFDNet
 from restorelab.models.layers import (
     crop,
     make_activation,
@@ -48,6 +51,11 @@ def build_small(config: Path, in_channels: int = 1, **overrides: object) -> nn.M
     return build(config, in_channels, base_channels=4, **overrides)
 
 
+def call(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """model(x), or model(x, sigma) with sigma 25 per image for a net that takes the level."""
+    return restore(model, x, torch.full((x.shape[0], 1, 1, 1), 25 / 255, dtype=x.dtype))
+
+
 def test_config_reads_channels_from_data(config: Path) -> None:
     raw = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
     assert raw["in_channels"] == "${data.channels}"
@@ -59,9 +67,11 @@ def test_default_config_instantiates_through_data_channels(config: Path, channel
     cfg = OmegaConf.create({"data": {"channels": channels}, "model": OmegaConf.load(config)})
     model = instantiate(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
-    assert isinstance(model.receptive_field, int) and model.receptive_field > 1
+    # None: attention or channel pooling over the whole image (test_global_models_...).
+    field = model.receptive_field
+    assert field is None or (isinstance(field, int) and field > 1)
     x = torch.rand(2, channels, 29, 31)
-    assert model(x).shape == x.shape
+    assert call(model, x).shape == x.shape
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{h}x{w}" for h, w in SIZES])
@@ -69,7 +79,7 @@ def test_default_config_instantiates_through_data_channels(config: Path, channel
 def test_output_shape_matches_input(config: Path, channels: int, size: tuple[int, int]) -> None:
     model = build_small(config, channels)
     x = torch.rand(2, channels, *size)
-    out = model(x)
+    out = call(model, x)
     assert out.shape == x.shape
     assert torch.isfinite(out).all()
 
@@ -77,7 +87,7 @@ def test_output_shape_matches_input(config: Path, channels: int, size: tuple[int
 def test_multispectral_input(config: Path) -> None:
     model = build_small(config, 5)
     x = torch.rand(2, 5, 33, 30)
-    assert model(x).shape == x.shape
+    assert call(model, x).shape == x.shape
 
 
 @pytest.mark.parametrize("size", [(5, 7), (1, 1)], ids=["5x7", "1x1"])
@@ -85,14 +95,14 @@ def test_tiny_images(config: Path, size: tuple[int, int]) -> None:
     # Default depth: a 5x7 image is far below 2**depth and padding must fall back from reflect.
     model = build_small(config, 1)
     x = torch.rand(2, 1, *size)
-    assert model(x).shape == x.shape
-    assert model.eval()(x).shape == x.shape
+    assert call(model, x).shape == x.shape
+    assert call(model.eval(), x).shape == x.shape
 
 
 def test_gradients_reach_input_and_every_parameter(config: Path) -> None:
     model = build_small(config, 3)
     x = torch.rand(2, 3, 37, 53, requires_grad=True)
-    model(x).square().mean().backward()
+    call(model, x).square().mean().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     unused = [name for name, p in model.named_parameters() if p.grad is None]
     assert not unused
@@ -101,7 +111,7 @@ def test_gradients_reach_input_and_every_parameter(config: Path) -> None:
 def test_eval_is_deterministic(config: Path) -> None:
     model = build_small(config, 1, **_dropout_if_supported(config)).eval()
     x = torch.rand(2, 1, 37, 53)
-    assert torch.equal(model(x), model(x))
+    assert torch.equal(call(model, x), call(model, x))
 
 
 def _dropout_if_supported(config: Path) -> dict[str, float]:
@@ -112,7 +122,7 @@ def test_autocast_bfloat16(config: Path) -> None:
     model = build_small(config, 3)
     x = torch.rand(2, 3, 37, 53)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = model(x)
+        out = call(model, x)
     assert out.shape == x.shape and torch.isfinite(out).all()
     out.float().mean().backward()
 
@@ -128,9 +138,9 @@ def test_autocast_bfloat16_other_norms(norm: str) -> None:
 def test_channels_last_matches_contiguous(config: Path) -> None:
     model = build_small(config, 3).eval()
     x = torch.rand(2, 3, 37, 53)
-    expected = model(x)
+    expected = call(model, x)
     model = model.to(memory_format=torch.channels_last)
-    out = model(x.contiguous(memory_format=torch.channels_last))
+    out = call(model, x.contiguous(memory_format=torch.channels_last))
     assert out.shape == x.shape
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
 
@@ -154,7 +164,7 @@ def empirical_receptive_field(model: nn.Module, channels: int, period: int) -> i
     # Room for the field of every probe, rounded to a multiple of the period: no padding inside.
     size = -(-(model.receptive_field + 4 * period + 8) // period) * period
     x = (torch.rand(period, channels, size, size, dtype=torch.float64) + 0.5).requires_grad_()
-    out = model(x)
+    out = call(model, x)
     center = size // 2
     # Batch element b probes the output pixel (center + b, center + b): one backward for all.
     probes = torch.stack([out[b, :, center + b, center + b].sum() for b in range(period)])
@@ -182,18 +192,48 @@ def _swap_max_pool(model: nn.Module) -> nn.Module:
 
 def _period(model: nn.Module) -> int:
     # Strided levels make the dependency set depend on the output position modulo 2**depth.
-    return 2**model.depth if isinstance(model, ConvAutoencoder) else 1
+    if isinstance(model, ConvAutoencoder):
+        return 2**model.depth
+    if isinstance(model, DRUNet):
+        return 2 ** (model.num_scales - 1)
+    return 2 if isinstance(model, FFDNet) else 1
 
 
 def _receptive_field_overrides(config: Path) -> dict[str, str]:
     # Group and instance norms pool over the whole image; gelu / silu have zero-slope points.
-    norm = "batch" if OmegaConf.load(config).norm == "batch" else "none"
-    return {"norm": norm, "activation": "leaky_relu", "output": "identity"}
+    # Only the keys a model has: not every family has a norm, an activation or an output head.
+    cfg = OmegaConf.load(config)
+    overrides = {}
+    if "norm" in cfg:
+        overrides["norm"] = cfg.norm if cfg.norm in ("batch", "bias_free_batch") else "none"
+    if "activation" in cfg:
+        overrides["activation"] = "leaky_relu"
+    if "output" in cfg:
+        overrides["output"] = "identity"
+    return overrides
 
 
 def test_receptive_field_matches_empirical(config: Path) -> None:
     model = build_small(config, 2, **_receptive_field_overrides(config))
+    if model.receptive_field is None:
+        pytest.skip("the whole image: test_global_models_read_the_whole_image")
     assert empirical_receptive_field(model, 2, _period(model)) == model.receptive_field
+
+
+def test_global_models_read_the_whole_image(config: Path) -> None:
+    # receptive_field None claims every output pixel depends on every input pixel: a change in
+    # one corner reaches the opposite corner. Random weights: some families start as identities.
+    model = build_small(config, 1)
+    if model.receptive_field is not None:
+        pytest.skip("finite receptive field: test_receptive_field_matches_empirical")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.5)
+    model = model.double().eval()
+    x = torch.rand(1, 1, 48, 48, dtype=torch.float64, requires_grad=True)
+    call(model, x)[0, 0, -1, -1].backward()
+    assert x.grad[0, 0, 0, 0] != 0
 
 
 @pytest.mark.parametrize(

@@ -106,8 +106,8 @@ def test_paired_batches_skip_the_corruption() -> None:
 def test_training_noise_is_fresh_and_input_untouched() -> None:
     clean = torch.full((2, 1, 16, 16), 0.5)
     module = _module(GaussianNoise(sigma=25))
-    first, _, _ = module._pair(clean, module.corruption, None)
-    second, _, _ = module._pair(clean, module.corruption, None)
+    first, _, _, _ = module._pair(clean, module.corruption, None)
+    second, _, _, _ = module._pair(clean, module.corruption, None)
     assert not torch.equal(first, second)
     assert torch.equal(clean, torch.full((2, 1, 16, 16), 0.5))
 
@@ -164,7 +164,7 @@ def test_ssim_loss_trains_through_the_module_and_checks_its_inputs() -> None:
         optimizer=partial(torch.optim.SGD, lr=0.0),
     )
     assert not module._loss_takes_mask
-    noisy, clean, mask = module._pair(torch.rand(4, 1, 16, 16), module.corruption, None)
+    noisy, clean, mask, _ = module._pair(torch.rand(4, 1, 16, 16), module.corruption, None)
     assert mask is not None
     module._loss(module(noisy), clean, mask).backward()
     assert module.net.scale.grad is not None and module.net.scale.grad.abs() > 0

@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from restorelab.errors import NonFiniteLossError
+from restorelab.errors import ConfigError, NonFiniteLossError
+from restorelab.models.conditioning import restore, takes_noise_level
 
 # Validation and test draw their noise from different fixed streams, so the model is never
 # selected on the very noise it is tested on.
@@ -38,9 +39,15 @@ class DenoisingModule(L.LightningModule):
     draws fresh noise every step; validation and test draw it from generators seeded by
     `val_seed` and the batch index, so every epoch (and every method) scores the same noisy inputs.
 
+    A net that takes the noise level (`restorelab.models.conditioning`) is called
+    `net(noisy, sigma)` in every stage, with the level each image got from the corruption
+    (`Corruption.apply_with_level`); other nets are called `net(noisy)`.
+
     Args:
-        net: the restoration network, `forward(x) -> x_hat` with the shape of `x`.
-        corruption: a `restorelab.corruptions.Corruption` (`Identity` for paired data).
+        net: the restoration network, `forward(x) -> x_hat` with the shape of `x`, or
+            `forward(x, sigma)` for a noise-conditional net.
+        corruption: a `restorelab.corruptions.Corruption` (`Identity` for paired data); one
+            that knows its noise level when the net takes it.
         loss: a callable `loss(restored, clean) -> scalar`.
         optimizer: a partial taking the parameters (Hydra `_partial_: true`).
         scheduler: an optional partial taking the optimizer; `T_max` / `total_steps` left `None`
@@ -72,6 +79,9 @@ class DenoisingModule(L.LightningModule):
         )
         self.net = net
         self.corruption = corruption
+        self._net_takes_level = takes_noise_level(net)
+        if self._net_takes_level:
+            _check_level_source(net, corruption)
         self.loss = loss
         self._loss_takes_mask = "mask" in inspect.signature(loss.forward).parameters
         self.optimizer_factory = optimizer
@@ -103,10 +113,12 @@ class DenoisingModule(L.LightningModule):
             self.net.compile()
 
     # ------------------------------------------------------------------ forward and pairs
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, sigma: Tensor | None = None) -> Tensor:
+        """The net on `x`; `sigma` (`[B, 1, H, W]` or `[B, 1, 1, 1]`, in [0, 1] units) reaches a
+        net that takes the noise level and is unused by the others."""
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        return restore(self.net, x, sigma)
 
     def _noise_generator(self, stage: str, batch_idx: int, salt: int = 0) -> torch.Generator:
         generator = torch.Generator(device=self.device)
@@ -118,26 +130,35 @@ class DenoisingModule(L.LightningModule):
 
     def _pair(
         self, batch: Any, corruption: nn.Module, generator: torch.Generator | None
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(noisy, clean, mask of damaged pixels or None) for a clean batch or a real pair."""
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """(noisy, clean, mask of damaged pixels or None, sigma or None) for a clean batch or a
+        real pair; sigma `[B, 1, 1, 1]` is the level the corruption drew, when it knows it."""
         if isinstance(batch, (list, tuple)):
             if len(batch) != 2:
                 raise ValueError(
                     f"a batch must be clean images or a (noisy, clean) pair, got {len(batch)} items"
                 )
             noisy, clean = batch
-            return noisy, clean, None
+            if self._net_takes_level:
+                raise ConfigError(
+                    f"{type(self.net).__name__} takes the noise level, but (noisy, clean) pairs of "
+                    "real noise carry none: train a blind model on paired data (e.g. model=unet)"
+                )
+            return noisy, clean, None, None
         clean = batch
         if clean.ndim != 4:
             raise ValueError(
                 f"expected a batch of images [B, C, H, W], got shape {tuple(clean.shape)}"
             )
         with torch.no_grad():
-            if hasattr(corruption, "apply") and hasattr(corruption, "fixed_levels"):
-                noisy, mask = corruption.apply(clean, generator)
+            if hasattr(corruption, "apply_with_level"):
+                corrupted = corruption.apply_with_level(clean, generator)
+                noisy, mask, sigma = corrupted.noisy, corrupted.mask, corrupted.sigma
+            elif hasattr(corruption, "apply") and hasattr(corruption, "fixed_levels"):
+                (noisy, mask), sigma = corruption.apply(clean, generator), None
             else:
-                noisy, mask = corruption(clean, generator), None
-        return noisy, clean, mask
+                noisy, mask, sigma = corruption(clean, generator), None, None
+        return noisy, clean, mask, sigma
 
     def _loss(self, restored: Tensor, clean: Tensor, mask: Tensor | None) -> Tensor:
         if self._loss_takes_mask:
@@ -146,8 +167,8 @@ class DenoisingModule(L.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        noisy, clean, mask = self._pair(batch, self.corruption, None)
-        restored = self(noisy)
+        noisy, clean, mask, sigma = self._pair(batch, self.corruption, None)
+        restored = self(noisy, sigma)
         loss = self._loss(restored, clean, mask)
         if not torch.isfinite(loss):
             # Raised before backward: the weights and every checkpoint on disk stay finite.
@@ -169,10 +190,10 @@ class DenoisingModule(L.LightningModule):
         self.val_psnr_best.reset()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        noisy, clean, mask = self._pair(
+        noisy, clean, mask, sigma = self._pair(
             batch, self.corruption, self._noise_generator("val", batch_idx)
         )
-        restored = self(noisy)
+        restored = self(noisy, sigma)
         self.val_loss(self._loss(restored, clean, mask))
         restored = restored.float().clamp(0.0, 1.0)
         clean = clean.float()
@@ -186,8 +207,8 @@ class DenoisingModule(L.LightningModule):
         if not isinstance(batch, (list, tuple)):
             for salt, (name, corruption) in enumerate(self.level_corruptions.items(), start=1):
                 generator = self._noise_generator("val", batch_idx, salt)
-                level_noisy, _, _ = self._pair(clean, corruption, generator)
-                level_restored = self(level_noisy).float().clamp(0.0, 1.0)
+                level_noisy, _, _, level_sigma = self._pair(clean, corruption, generator)
+                level_restored = self(level_noisy, level_sigma).float().clamp(0.0, 1.0)
                 self.level_psnr[name].update(level_restored, clean)
                 self.log(f"val/psnr_{name}", self.level_psnr[name], on_epoch=True)
         if batch_idx == 0:
@@ -204,10 +225,10 @@ class DenoisingModule(L.LightningModule):
             self.log("val/psnr_levels", levels.mean(), prog_bar=False)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        noisy, clean, mask = self._pair(
+        noisy, clean, mask, sigma = self._pair(
             batch, self.corruption, self._noise_generator("test", batch_idx)
         )
-        restored = self(noisy).float().clamp(0.0, 1.0)
+        restored = self(noisy, sigma).float().clamp(0.0, 1.0)
         clean = clean.float()
         noisy = noisy.float().clamp(0.0, 1.0)
         self.test_metrics.update(restored, clean)
@@ -253,3 +274,22 @@ class DenoisingModule(L.LightningModule):
         else:
             config = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+def _check_level_source(net: nn.Module, corruption: nn.Module) -> None:
+    """A net that takes the noise level needs a corruption that says which level it drew, in
+    training and in every fixed-level copy validation scores."""
+    parts = {"": corruption}
+    if hasattr(corruption, "fixed_levels"):
+        parts.update(corruption.fixed_levels())
+    for name, part in parts.items():
+        knows = getattr(part, "knows_noise_level", None)
+        if callable(knows) and knows():
+            continue
+        what = type(part).__name__ + (f" (validation level {name})" if name else "")
+        raise ConfigError(
+            f"model {type(net).__name__} takes the noise level as an input, but the corruption "
+            f"{what} cannot say the level it drew. Use a corruption that does (noise=gaussian), "
+            "a blind model (e.g. model=dncnn or model=unet), or model.noise_map=false where the "
+            "model has that key"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Real
 
 import torch
@@ -11,6 +12,27 @@ from torch import Tensor, nn
 
 # The noise levels of the literature's Set12/BSD68/CBSD68 tables, in 0-255 units.
 STANDARD_SIGMAS = (15.0, 25.0, 50.0)
+
+# How a level is drawn from a [min, max] range: `uniform`, or `log_uniform` (uniform in the
+# logarithm, i.e. in the noisy input's PSNR), which weights low levels more (see `draw_level`).
+LEVEL_DISTRIBUTIONS = ("uniform", "log_uniform")
+
+
+@dataclass(frozen=True)
+class Corrupted:
+    """A corrupted batch and what the corruption knows about it.
+
+    Attributes:
+        noisy: the corrupted batch `[B, C, H, W]`, dtype and device of the clean one.
+        mask: bool `[B, 1 or C, H, W]` of damaged pixels, or None (see `Corruption.apply`).
+        sigma: the standard deviation of the additive Gaussian noise each image received, float32
+            `[B, 1, 1, 1]` in [0, 1] units (sigma_255 / 255), for noise-conditional nets; None when
+            the corruption cannot say it (`Corruption.knows_noise_level`).
+    """
+
+    noisy: Tensor
+    mask: Tensor | None
+    sigma: Tensor | None
 
 
 class Corruption(nn.Module):
@@ -38,6 +60,18 @@ class Corruption(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """What `apply` does; each subclass implements it."""
         raise NotImplementedError
+
+    def apply_with_level(self, x: Tensor, generator: torch.Generator | None = None) -> Corrupted:
+        """What `apply` does, plus the noise level each image got (`Corrupted.sigma`), drawn from
+        the same random numbers: `apply_with_level(x, g).noisy` equals `apply(x, g)[0]`."""
+        noisy, mask = self.apply(x, generator)
+        return Corrupted(noisy, mask, None)
+
+    def knows_noise_level(self) -> bool:
+        """Whether `apply_with_level` gives `sigma`: True only where the damage is additive white
+        Gaussian noise of a known standard deviation, what a noise-level map means (FFDNet,
+        DRUNet). A composition does not: damages after the noise change its statistics."""
+        return False
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return self.apply(x, generator)[0]
@@ -86,13 +120,42 @@ def count_range(value: int | Sequence[int], name: str) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def draw_level(bounds: tuple[float, float], x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One level per image, uniform in `bounds`, as a float32 `[B, 1, 1, 1]` tensor."""
+def check_distribution(distribution: str, bounds: tuple[float, float], name: str) -> None:
+    """Reject an unknown distribution, or `log_uniform` over a range that reaches 0."""
+    if distribution not in LEVEL_DISTRIBUTIONS:
+        allowed = ", ".join(repr(d) for d in LEVEL_DISTRIBUTIONS)
+        raise ValueError(f"distribution={distribution!r} is not supported; allowed: {allowed}")
+    low, high = bounds
+    if distribution == "log_uniform" and low < high and low <= 0:
+        raise ValueError(
+            f"distribution='log_uniform' needs {name} min > 0 (log 0 is -inf), got "
+            f"[{low:g}, {high:g}]; e.g. {name}=[1,{high:g}]"
+        )
+
+
+def draw_level(
+    bounds: tuple[float, float],
+    x: Tensor,
+    generator: torch.Generator | None,
+    distribution: str = "uniform",
+) -> Tensor:
+    """One level per image in `bounds`, as a float32 `[B, 1, 1, 1]` tensor.
+
+    `uniform` draws each value of the range equally often. `log_uniform` is uniform in
+    log(level): for a noise sigma, uniform in the noisy input's PSNR, so [1, 55] has its median
+    at sqrt(55) = 7.4 instead of 28. It balances the loss over the range: a good denoiser's MSE
+    grows about linearly with sigma (BSD68, DnCNN: -3.0 dB per doubling from 25 to 50), so under
+    a uniform draw the high levels dominate the gradient and blind nets denoise too little at
+    low sigma; a density proportional to 1 / sigma gives each level about the same share.
+    Both use one uniform number per image, so seeds give the same stream of draws.
+    """
     low, high = bounds
     shape = (x.shape[0], 1, 1, 1)
     if low == high:
         return torch.full(shape, low, device=x.device)
     u = torch.rand(shape, generator=generator, device=x.device)
+    if distribution == "log_uniform":
+        return torch.exp(math.log(low) + (math.log(high) - math.log(low)) * u)
     return low + (high - low) * u
 
 

@@ -9,7 +9,9 @@ from torch import Tensor
 
 from restorelab.corruptions.base import (
     STANDARD_SIGMAS,
+    Corrupted,
     Corruption,
+    check_distribution,
     draw_level,
     level_name,
     level_range,
@@ -22,27 +24,47 @@ class GaussianNoise(Corruption):
     """Additive white Gaussian noise: `noisy = x + sigma / 255 * N(0, 1)`, independent per pixel
     and channel.
 
+    It knows the level it drew: `apply_with_level` also returns each image's sigma / 255, the
+    noise-level map of FFDNet and DRUNet.
+
     Args:
         sigma: standard deviation in 0-255 units; a `[min, max]` pair draws one sigma per image
-            uniformly (blind denoising), validated also at 15/25/50 where they lie in the range.
+            (blind denoising), validated also at 15/25/50 where they lie in the range.
         clip: clamp the noisy image to [0, 1]. Off by default, as in the literature's
-            Set12/BSD68 tables, so the output leaves [0, 1] unless `clip` is set.
+            Set12/BSD68 tables, so the output leaves [0, 1] unless `clip` is set. Clipping makes
+            the noise no longer Gaussian near black and white; the level reported stays sigma.
+        distribution: how a range is drawn: `uniform` (default), or `log_uniform`, uniform in
+            log sigma (in the noisy PSNR), which weights low levels more and needs min > 0
+            (see `restorelab.corruptions.base.draw_level` for why).
     """
 
-    def __init__(self, sigma: float | Sequence[float] = 25, clip: bool = False) -> None:
+    def __init__(
+        self,
+        sigma: float | Sequence[float] = 25,
+        clip: bool = False,
+        distribution: str = "uniform",
+    ) -> None:
         super().__init__()
         self.sigma = level_range(sigma, "sigma")
+        check_distribution(distribution, self.sigma, "sigma")
         self.clip = clip
+        self.distribution = distribution
 
     def corrupt(
         self, x: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor | None]:
-        sigma = draw_level(self.sigma, x, generator) / 255.0  # (B, 1, 1, 1)
+        return self.apply_with_level(x, generator).noisy, None
+
+    def apply_with_level(self, x: Tensor, generator: torch.Generator | None = None) -> Corrupted:
+        sigma = draw_level(self.sigma, x, generator, self.distribution) / 255.0  # (B, 1, 1, 1)
         noise = torch.randn(x.shape, generator=generator, device=x.device)
         noisy = working(x) + sigma * noise
         if self.clip:
             noisy = noisy.clamp(0.0, 1.0)
-        return noisy.to(x.dtype), None
+        return Corrupted(noisy.to(x.dtype), None, sigma)
+
+    def knows_noise_level(self) -> bool:
+        return True
 
     def fixed_levels(self) -> dict[str, Corruption]:
         return {

@@ -18,7 +18,11 @@ from restorelab.models.layers import (
 class DnCNN(nn.Module):
     """DnCNN: conv + activation, (depth - 2) x (conv + norm + activation), conv, all at full
     resolution. With residual=True (the paper's residual learning) the layers predict the noise
-    and the output is the input minus it."""
+    and the output is the input minus it. `norm_eps` is the normalization's epsilon: PyTorch's
+    1e-5 by default; the published DnCNN weights were trained with 1e-4 (see
+    `restorelab.published_weights`). `bias=False` with norm 'none' or 'bias_free_batch' is
+    BF-CNN, the bias-free DnCNN of Mohan et al. (ICLR 2020): no additive constant anywhere, so
+    in eval mode net(a x) = a net(x) for a > 0 (with output 'identity')."""
 
     def __init__(
         self,
@@ -30,20 +34,29 @@ class DnCNN(nn.Module):
         activation: str = "relu",
         residual: bool = True,
         output: str = "identity",
+        norm_eps: float = 1e-5,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if in_channels < 1 or base_channels < 1:
             raise ValueError("in_channels and base_channels must be >= 1")
         if depth < 2:
             raise ValueError(f"depth={depth} is not supported; allowed: an integer >= 2")
+        if not norm_eps > 0:
+            raise ValueError(f"norm_eps={norm_eps} is not supported; allowed: a number > 0")
         check_kernel_size(kernel_size)
         check_residual(residual, output)
+        if not bias and norm not in ("none", "bias_free_batch"):
+            raise ValueError(
+                f"bias=False with norm={norm!r} is not supported; allowed: norm 'none' or "
+                "'bias_free_batch' (the others subtract a mean or add a bias)"
+            )
         self.depth = depth
         self.kernel_size = kernel_size
         self.residual = residual
         padding = kernel_size // 2
         layers = [
-            nn.Conv2d(in_channels, base_channels, kernel_size, padding=padding),
+            nn.Conv2d(in_channels, base_channels, kernel_size, padding=padding, bias=bias),
             make_activation(activation),
         ]
         for _ in range(depth - 2):
@@ -54,12 +67,14 @@ class DnCNN(nn.Module):
                     base_channels,
                     kernel_size,
                     padding=padding,
-                    bias=norm != "batch",
+                    bias=bias and norm != "batch",
                 ),
-                make_norm(norm, base_channels),
+                make_norm(norm, base_channels, norm_eps),
                 make_activation(activation),
             ]
-        layers.append(nn.Conv2d(base_channels, in_channels, kernel_size, padding=padding))
+        layers.append(
+            nn.Conv2d(base_channels, in_channels, kernel_size, padding=padding, bias=bias)
+        )
         self.layers = nn.Sequential(*layers)
         self.output = make_output(output)
 

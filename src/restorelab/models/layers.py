@@ -4,12 +4,13 @@ multiple of the downsampling factor, and receptive-field arithmetic."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-NORMS = ("none", "batch", "group", "instance")
+NORMS = ("none", "batch", "group", "instance", "bias_free_batch")
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu")
 OUTPUTS = ("sigmoid", "identity", "clamp")
 KERNEL_SIZES = (3, 5, 7)
@@ -33,18 +34,73 @@ def check_residual(residual: bool, output: str) -> None:
         raise ValueError("residual=True needs output 'identity' or 'clamp', not 'sigmoid'")
 
 
-def make_norm(norm: str, channels: int) -> nn.Module:
-    """Normalization layer: 'none', 'batch', 'group' or 'instance'."""
+def make_norm(norm: str, channels: int, eps: float = 1e-5) -> nn.Module:
+    """Normalization layer: 'none', 'batch', 'group', 'instance' or 'bias_free_batch'
+    (`BiasFreeBatchNorm2d`); `eps` is added to the variance (PyTorch's default 1e-5; published
+    weights may need theirs, e.g. DnCNN's 1e-4)."""
     check_choice("norm", norm, NORMS)
     if norm == "batch":
-        return nn.BatchNorm2d(channels)
+        return nn.BatchNorm2d(channels, eps=eps)
+    if norm == "bias_free_batch":
+        return BiasFreeBatchNorm2d(channels, eps=eps)
     if norm == "group":
         # Up to 8 groups: the widths here are small (4 to 256), and 32 groups (Wu & He) would
         # degenerate into instance norm below 64 channels. Odd widths get one group.
-        return nn.GroupNorm(math.gcd(channels, 8), channels)
+        return nn.GroupNorm(math.gcd(channels, 8), channels, eps=eps)
     if norm == "instance":
-        return nn.InstanceNorm2d(channels, affine=True)
+        return nn.InstanceNorm2d(channels, eps=eps, affine=True)
     return nn.Identity()
+
+
+class BiasFreeBatchNorm2d(nn.Module):
+    """Batch norm without additive terms, as in BF-CNN (Mohan et al., ICLR 2020): each channel is
+    divided by its standard deviation (the batch's in training, a running estimate in eval) and
+    multiplied by a learned gain. No mean is subtracted and no bias added, so in eval mode it is
+    linear, and a net without biases built from it is scale-equivariant: net(a x) = a net(x)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.eps = eps
+        self.momentum = momentum
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            # The spread about the mean, as BF-CNN's code computes it: only subtracting the mean
+            # from the output is dropped. float32: bf16 sums of squares lose the small channels.
+            var = x.float().var(dim=(0, 2, 3), unbiased=False)  # (C,)
+            with torch.no_grad():
+                count = x.numel() // x.shape[1]
+                unbiased = var * count / max(count - 1, 1)  # as nn.BatchNorm2d tracks it
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
+        else:
+            var = self.running_var
+        scale = self.weight * torch.rsqrt(var + self.eps)  # (C,)
+        return x * scale.view(1, -1, 1, 1).to(x.dtype)  # (B, C, H, W)
+
+
+class LayerNorm2d(nn.Module):
+    """Layer norm over the channels of each pixel of a `[B, C, H, W]` map (NAFNet, Restormer),
+    with a learned gain per channel. bias=False is Restormer's 'BiasFree' variant: it divides by
+    the standard deviation but neither subtracts the mean nor adds a bias."""
+
+    def __init__(self, channels: int, bias: bool = True, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x.float()  # statistics in float32 under autocast
+        mean = h.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+        var = (h - mean).square().mean(dim=1, keepdim=True)  # (B, 1, H, W)
+        if self.bias is not None:
+            h = h - mean
+        h = h * torch.rsqrt(var + self.eps) * self.weight.view(1, -1, 1, 1)
+        if self.bias is not None:
+            h = h + self.bias.view(1, -1, 1, 1)
+        return h.to(x.dtype)  # (B, C, H, W)
 
 
 def make_activation(activation: str) -> nn.Module:
@@ -98,6 +154,14 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, i
     return F.pad(x, pads, mode="reflect" if fits else "replicate"), pads
 
 
+def pad_bottom_right(x: Tensor, multiple: int) -> Tensor:
+    """Pad H and W up to a multiple by replicating the bottom rows and right columns, as KAIR and
+    DPIR do before FFDNet and DRUNet; `x[..., :H, :W]` undoes it. Nets that load KAIR's weights
+    pad this way so that they compute exactly what the published code computes."""
+    height, width = x.shape[-2:]
+    return F.pad(x, (0, -width % multiple, 0, -height % multiple), mode="replicate")
+
+
 def crop(x: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
     """Undo `pad_to_multiple`."""
     left, right, top, bottom = pads
@@ -138,3 +202,16 @@ def union(*spans: Span) -> Span:
 def span_width(span: Span) -> int:
     """Number of pixels in a span."""
     return span[1] - span[0] + 1
+
+
+def rename_prefixes(state: Mapping[str, Tensor], prefixes: Mapping[str, str]) -> dict[str, Tensor]:
+    """A state dict with each key's leading `old` prefix replaced by `prefixes[old]`: how a
+    published layout's names map onto ours. A key that matches no prefix is a ValueError, so a
+    file of another layout fails here rather than half-loading."""
+    renamed = {}
+    for key, value in state.items():
+        old = next((p for p in prefixes if key.startswith(p)), None)
+        if old is None:
+            raise ValueError(f"key {key!r} starts with none of {sorted(prefixes)}")
+        renamed[prefixes[old] + key[len(old) :]] = value
+    return renamed
