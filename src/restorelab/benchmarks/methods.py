@@ -1,0 +1,171 @@
+"""What a benchmark scores: trained nets (run folders, .ckpt, safetensors exports, published
+weights) and classical baselines, each as one `Method` with one `restore` call.
+
+A method spec is `[LABEL=]SPEC`, SPEC being a run folder, a `.ckpt`, a `.safetensors` export, or
+`dncnn-published:PATH` for the published DnCNN weights; in a config file it may also be
+`{name: LABEL, path: SPEC}`. Baselines are named as in `restorelab.baselines` (noisy, median,
+tv, nlm, wavelet, bm3d) and get the true sigma.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from restorelab.atomic import atomic_path
+from restorelab.errors import RestoreLabError
+
+PUBLISHED_PREFIX = "dncnn-published:"
+CACHED_BASELINES = ("bm3d",)  # the slow ones: minutes per set and sigma
+# The published row a measured method is the counterpart of, per channel count.
+PUBLISHED_AS = {"bm3d": {1: "BM3D", 3: "CBM3D"}, "dncnn-published": {1: "DnCNN-S", 3: "CDnCNN-B"}}
+
+
+@dataclass
+class Method:
+    """`restore(noisy [H, W, C] float32, sigma in [0, 1] units) -> restored [H, W, C]`.
+
+    `channels` is None for the baselines (any image); `published_as` names the published rows of
+    the same method by channel count, drawn beside it in the curve."""
+
+    name: str
+    kind: str  # "model" | "baseline"
+    restore: Callable[[np.ndarray, float], np.ndarray]
+    source: str
+    channels: int | None = None
+    published_as: dict[int, str] = field(default_factory=dict)
+    cache_key: str | None = None  # set for the baselines whose outputs are cached on disk
+
+
+def _label(path: Path) -> str:
+    """A short name for a weights path: the run or experiment folder it belongs to."""
+    if path.is_dir():
+        return path.name
+    if path.suffix == ".ckpt" and path.parent.name == "checkpoints":
+        return path.parent.parent.name
+    return path.parent.name if path.stem in ("model", "last", "best") else path.stem
+
+
+def split_spec(spec: str | dict[str, Any]) -> tuple[str | None, str]:
+    """(label or None, SPEC) of `LABEL=SPEC`, `SPEC` or `{name: LABEL, path: SPEC}`."""
+    if isinstance(spec, dict):
+        if "path" not in spec:
+            raise RestoreLabError(f"method {dict(spec)} needs a 'path' (and may have a 'name')")
+        return spec.get("name"), str(spec["path"])
+    label, sep, rest = spec.partition("=")
+    # Hydra names run folders like `model=unet,seed=1`: an existing path is never split.
+    if sep and label and "/" not in label and not Path(spec).exists():
+        return label, rest
+    return None, spec
+
+
+def model_method(spec: str | dict[str, Any], device: str | None = None) -> Method:
+    """A trained net from a spec (module docstring), restoring whole images (no tiling)."""
+    from restorelab.inference import Denoiser, load_denoiser
+    from restorelab.published_weights import load_published_dncnn
+
+    label, text = split_spec(spec)
+    published = text.startswith(PUBLISHED_PREFIX)
+    path = Path(text[len(PUBLISHED_PREFIX) :] if published else text).expanduser()
+    if published:
+        denoiser = Denoiser(load_published_dncnn(path), tile_size=None, device=device)
+        default = f"DnCNN ({path.stem})"
+    else:
+        denoiser = load_denoiser(path, device=device, tile_size=None)
+        published = denoiser.config is not None and "published" in denoiser.config
+        default = _label(path)
+
+    def restore(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        return denoiser.denoise(noisy)  # the nets here are not told sigma
+
+    return Method(
+        label or default, "model", restore, str(path), denoiser.channels,
+        PUBLISHED_AS["dncnn-published"] if published else {},
+    )
+
+
+def baseline_methods(names: list[str]) -> list[Method]:
+    """The named baselines, always led by `noisy` (the input itself: the protocol reports it)."""
+    from restorelab.baselines import select_baselines
+
+    chosen = select_baselines(["noisy", *[n for n in names if n != "noisy"]], "GaussianNoise")
+    methods = []
+    for baseline in chosen:
+        def restore(noisy: np.ndarray, sigma: float, baseline: Any = baseline) -> np.ndarray:
+            return baseline(noisy, sigma)
+
+        key = None
+        if baseline.name in CACHED_BASELINES:
+            key = f"{baseline.name}-{_package_version(baseline.package or baseline.name)}"
+        methods.append(Method(baseline.name, "baseline", restore, baseline.description,
+                              published_as=PUBLISHED_AS.get(baseline.name, {}), cache_key=key))
+    return methods
+
+
+def _package_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def check_channels(methods: list[Method], title: str, channels: int) -> None:
+    """One clear error when a net was trained for another channel count than the set's."""
+    for method in methods:
+        if method.channels is not None and method.channels != channels:
+            kinds = {1: "gray (1 channel)", 3: "RGB (3 channels)"}
+            raise RestoreLabError(
+                f"method {method.name!r} ({method.source}) restores "
+                f"{kinds.get(method.channels, f'{method.channels}-channel')} images, but "
+                f"{title} is {kinds[channels]}: score it on "
+                f"{'gray' if method.channels == 1 else 'color'} sets only"
+            )
+
+
+class OutputCache:
+    """Finished outputs of the slow baselines, one `.npz` per (set, image, sigma, protocol),
+    written atomically. An entry holds a digest of the noisy input and the baseline's version:
+    a different input or package recomputes instead of returning a stale output."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, folder: Path, method: Method, benchmark: str, image: str, sigma: float,
+              protocol: str) -> Path:
+        return folder / method.name / benchmark / protocol / f"sigma{sigma:g}" / f"{image}.npz"
+
+    def run(self, method: Method, noisy: np.ndarray, sigma: float, key: tuple[str, str, str],
+            finish: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, float]:
+        """(finished output, seconds it took to compute) for `method` on `noisy`."""
+        if self.folder is None or method.cache_key is None:
+            start = time.perf_counter()
+            finished = finish(method.restore(noisy, sigma / 255.0))
+            return finished, time.perf_counter() - start
+        benchmark, image, protocol = key
+        path = self._path(self.folder, method, benchmark, image, sigma, protocol)
+        digest = hashlib.sha256(np.ascontiguousarray(noisy).tobytes()).hexdigest()
+        if path.is_file():
+            try:
+                with np.load(path) as entry:
+                    if str(entry["digest"]) == digest and str(entry["version"]) == method.cache_key:
+                        self.hits += 1
+                        return entry["output"], float(entry["seconds"])
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable entry: computed again and overwritten below
+        start = time.perf_counter()
+        finished = finish(method.restore(noisy, sigma / 255.0))
+        seconds = time.perf_counter() - start
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
+            np.savez_compressed(file, output=finished, digest=digest, version=method.cache_key,
+                                seconds=seconds)
+        self.misses += 1
+        return finished, seconds
