@@ -1,5 +1,8 @@
 """Train, validate and test a restoration model: `python train.py model=unet noise.sigma=50`."""
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -14,4 +17,12 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as stop:
+        if stop.code == 1:  # Hydra refused the command line, or the run failed: name wrong keys
+            from restorelab.hints import key_hints
+
+            for line in key_hints(sys.argv[1:], Path(__file__).resolve().parent / "conf"):
+                print(line, file=sys.stderr)
+        raise

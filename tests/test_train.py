@@ -65,18 +65,20 @@ def test_short_training_beats_the_noisy_input(tmp_path: Path) -> None:
             "data.batch_size=8",
             "data.samples_per_epoch=320",
             "data.eval_size=96",
-            "trainer.max_epochs=3",
+            "trainer.max_epochs=6",
             "optimizer.lr=2e-3",
         ],
     )
-    assert result["global_step"] == 120
+    assert result["global_step"] == 240
+    # 120 steps were too few: with batch norm at lr 2e-3 the first hundred steps are bumpy, and
+    # the test gain ranged from -0.1 to +4.7 dB with the BLAS thread count. After 240 steps the
+    # gains were +7.0 dB (validation) and +7.2 to +7.4 dB (test) with one thread and with two;
+    # the floors sit 3 dB and more under those. A net that does not learn stays near 0 dB.
     gain = result["val/psnr_best"] - result["val/psnr_noisy"]
-    # 120 steps at lr 2e-3 with batch norm are a bumpy start: the gain was 2.1 dB with one BLAS
-    # thread and over 3 dB with two, so the floor is set under both. A net that does not learn
-    # stays near 0 dB (or below: the untrained output is far from the image).
-    assert gain >= 1.5, f"120 steps gained only {gain:.2f} dB over the noisy input"
+    assert gain >= 4.0, f"240 steps gained only {gain:.2f} dB over the noisy input"
     # The test split (other photographs, other noise) is restored too, by the best checkpoint.
-    assert result["test/psnr"] > result["test/psnr_noisy"]
+    test_gain = result["test/psnr"] - result["test/psnr_noisy"]
+    assert test_gain >= 3.0, f"the best checkpoint gained only {test_gain:.2f} dB on the test split"
     assert result["val/psnr_best"] >= result["val/psnr"] - 1e-6
 
 
@@ -117,7 +119,9 @@ def test_runs_without_any_logger(tmp_path: Path) -> None:
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="checkpoints"):
+    from restorelab.checkpoints import CheckpointError
+
+    with pytest.raises(CheckpointError, match="checkpoints"):
         run_train(tmp_path, ["debug=limit", "ckpt_path=/nonexistent/last.ckpt"])
 
 

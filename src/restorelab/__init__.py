@@ -1,6 +1,7 @@
 """RestoreLab: PyTorch Lightning + Hydra experiments for image-restoration autoencoders."""
 
 import os
+import secrets
 
 from omegaconf import OmegaConf
 
@@ -9,6 +10,11 @@ __version__ = "0.1.0"
 # `${restorelab.cwd:}` in conf/paths: the directory a run was started from. Hydra's own
 # `${hydra:runtime.cwd}` is not available yet when a multirun resolves its sweep folder.
 OmegaConf.register_new_resolver("restorelab.cwd", os.getcwd, replace=True)
+
+# `${restorelab.run_id:}` in conf/hydra: six hex digits drawn once per process, so that runs (or
+# studies, or jobs of a cluster array) started in the same second get folders of their own.
+RUN_ID = secrets.token_hex(3)
+OmegaConf.register_new_resolver("restorelab.run_id", lambda: RUN_ID, replace=True)
 
 # `${optuna_direction:${monitor_mode}}`: the search direction follows the monitored metric.
 OmegaConf.register_new_resolver(

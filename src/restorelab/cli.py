@@ -56,6 +56,8 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
                    help="also score the model with the x8 self-ensemble (row model_x8)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--output", "-o", help="report folder (default: <run>/eval/<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an --output folder that already holds a report")
     # data.KEY=VALUE / noise.KEY=VALUE overrides are collected by `main` from anywhere.
 
 
@@ -64,6 +66,13 @@ def _run_eval(args: argparse.Namespace) -> None:
 
     checkpoint = args.checkpoint or args.checkpoint_arg
     overrides = list(args.overrides)
+    if args.output and (Path(args.output) / "summary.json").exists() and not args.overwrite:
+        from restorelab.inference import OutputConflict
+
+        raise OutputConflict(
+            f"{args.output} already holds a report (summary.json): pass --overwrite to replace "
+            "it, or choose another --output"
+        )
     if checkpoint and "=" in str(checkpoint):  # `eval data.eval_size=64` without a checkpoint
         overrides.insert(0, checkpoint)
         checkpoint = None
@@ -98,11 +107,18 @@ def _denoise_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--output", "-o", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files that already exist in the output folder")
+    p.add_argument("--in-place", action="store_true",
+                   help="allow the output to be the inputs themselves: replaces the originals")
     p.add_argument("--checkpoint", "-c", required=True, help="run folder, .ckpt or .safetensors")
     p.add_argument("--tile-size", type=int, default=512, help="0: no tiling")
     p.add_argument("--overlap", type=int, help="tile overlap (default: the receptive field)")
     p.add_argument("--ensemble", action="store_true",
                    help="x8 self-ensemble: average the 8 flips and rotations (8x slower)")
+    p.add_argument("--sigma", type=float,
+                   help="noise level in 0-255 units for a net that takes it (FFDNet, DRUNet); "
+                   "default: estimated from each image")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
 
 
@@ -115,8 +131,23 @@ def _run_denoise(args: argparse.Namespace) -> None:
         args.checkpoint, device=args.device, tile_size=args.tile_size or None,
         overlap=args.overlap, ensemble=args.ensemble,
     )
-    written = denoise_files(denoiser, args.inputs, args.output)
-    Console().print(f"restored {len(written)} image(s) into [bold]{args.output}[/bold]")
+    result = denoise_files(
+        denoiser, args.inputs, args.output, overwrite=args.overwrite, in_place=args.in_place,
+        sigma=args.sigma,
+    )
+    console = Console(stderr=bool(result.failed))
+    console.print(f"restored {len(result.written)} image(s) into [bold]{args.output}[/bold]")
+    if result.levels:
+        levels = sorted(result.levels.values())
+        span = f"{levels[0]:.1f}" if levels[0] == levels[-1] else f"{levels[0]:.1f} to {levels[-1]:.1f}"
+        console.print(f"noise level: {result.sigma_source}, sigma {span} (0-255)")
+    elif args.sigma is not None:
+        console.print("note: this net does not take a noise level; --sigma was not used")
+    if result.failed:
+        console.print(f"[red]{len(result.failed)} file(s) could not be restored:[/red]")
+        for path, reason in result.failed:
+            console.print(f"  {path}: {reason}", highlight=False, markup=False)
+        raise SystemExit(1)
 
 
 def _export_parser(sub: argparse._SubParsersAction) -> None:
@@ -126,6 +157,7 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", "-c", required=True, help="run folder, .ckpt or .safetensors")
     p.add_argument("--format", "-f", required=True, choices=FORMATS)
     p.add_argument("--output", "-o", help="output file (default: beside the checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
 def _run_export(args: argparse.Namespace) -> None:
@@ -133,12 +165,16 @@ def _run_export(args: argparse.Namespace) -> None:
 
     from restorelab.export import export
 
-    path = export(args.checkpoint, args.format, args.output)
+    path = export(args.checkpoint, args.format, args.output, overwrite=args.overwrite)
     Console().print(f"exported {args.format} to [bold]{path}[/bold]")
 
 
 def _demo_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the interactive Streamlit demo")
+    p = sub.add_parser(
+        "demo", help="the interactive Streamlit demo",
+        description="Starts the Streamlit demo. Streamlit's own options pass through, e.g. "
+        "`restorelab demo --server.address 0.0.0.0`.",
+    )
     p.add_argument("--checkpoint", "-c", help="preselected run folder, .ckpt or .safetensors")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--headless", action="store_true", help="do not open a browser")
@@ -158,35 +194,114 @@ def _run_demo(args: argparse.Namespace) -> None:
     ]
     if args.headless:
         command += ["--server.headless", "true"]
+    command += args.passthrough  # Streamlit's own flags (--server.address ...), as given
     env = dict(os.environ)
     if args.checkpoint:
         env[demo_app.CHECKPOINT_ENV] = str(Path(args.checkpoint).resolve())
     raise SystemExit(subprocess.call(command, env=env))
 
 
+def _benchmark_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        help="score many methods on the standard sets (BSD68, Set12, CBSD68, ...) at once",
+        description="Scores trained nets and classical baselines on named benchmark sets at "
+        "several sigmas, every method on the same noisy inputs, by the literature's protocol "
+        "(or RestoreLab's float one); writes results.csv/.json/.md, curve_<set>.png and "
+        "grid_<set>.png, with the published figures as rows of their own.",
+    )
+    p.add_argument("--config", help="a benchmark YAML (methods, sets, sigmas, ...); options "
+                   "given here override its keys")
+    p.add_argument("--methods", nargs="+", help="[LABEL=]run folder | .ckpt | .safetensors | "
+                   "dncnn-published:PATH")
+    p.add_argument("--sets", nargs="+", help="bsd68 set12 cbsd68 kodak24 mcmaster urban100 "
+                   "(default: bsd68 set12)")
+    p.add_argument("--sigmas", nargs="+", type=float, help="Gaussian sigmas, 0-255 scale "
+                   "(default: 15 25 50)")
+    p.add_argument("--baselines", nargs="+", help="noisy median tv nlm wavelet bm3d "
+                   "(default: noisy bm3d; noisy is always scored)")
+    p.add_argument("--protocol", choices=("literature", "float"),
+                   help="literature (KAIR/DPIR: seed 0 per image, 8-bit scoring; default) or "
+                   "float (restorelab eval's)")
+    p.add_argument("--root", help="folder holding <set>/ (or the set itself); default "
+                   "data/benchmarks/<set>")
+    p.add_argument("--download", action="store_true", default=None,
+                   help="fetch missing sets from their public releases first")
+    p.add_argument("--output", "-o", help="report folder (default: logs/benchmark/<time>)")
+    p.add_argument("--max-images", type=int, help="only the first N images of each set")
+    p.add_argument("--cache-dir", help="BM3D outputs (default: data/benchmarks/.cache)")
+    p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
+                   help="recompute BM3D instead of reading its cached outputs")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+
+
+def _run_benchmark(args: argparse.Namespace) -> None:
+    from restorelab.benchmarks.job import BenchmarkConfig, load_config, run_benchmark
+
+    given = {key: getattr(args, key) for key in (
+        "methods", "sets", "sigmas", "baselines", "protocol", "root", "download", "output",
+        "max_images", "cache_dir", "cache", "device")}
+    if args.config:
+        config = load_config(args.config, **given)
+    else:
+        config = BenchmarkConfig(**{k: v for k, v in given.items() if v is not None})
+    run_benchmark(config)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `restorelab` command (and of `python eval.py`)."""
+    """Entry point of the `restorelab` command (and of `python eval.py`).
+
+    Expected errors (bad input, missing files, refused outputs) end as one line on stderr and
+    exit status 1; Ctrl-C as one line and 130. `--debug` shows the traceback instead.
+    """
     parser = argparse.ArgumentParser(prog="restorelab", description=__doc__.split("\n")[0])
     parser.epilog = "eval also takes data.KEY=VALUE and noise.KEY=VALUE overrides"
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
     _eval_parser(sub)
     _denoise_parser(sub)
     _export_parser(sub)
     _demo_parser(sub)
+    _benchmark_parser(sub)
     args, rest = parser.parse_known_args(argv)
+    args.passthrough = rest if args.command == "demo" else []
+    rest = [] if args.command == "demo" else rest
     args.overrides = [item for item in rest if "=" in item and not item.startswith("-")]
     unknown = [item for item in rest if item not in args.overrides]
     if unknown or (args.overrides and args.command != "eval"):
         parser.error(f"unrecognized arguments: {' '.join(unknown or args.overrides)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     handlers = {"eval": _run_eval, "denoise": _run_denoise, "export": _run_export,
-                "demo": _run_demo}
+                "demo": _run_demo, "benchmark": _run_benchmark}
     try:
         handlers[args.command](args)
-    except (RestoreLabError, FileNotFoundError, ValueError) as error:
-        # One line that says what to do, not a traceback.
-        print(f"restorelab {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"restorelab {args.command}: interrupted; files written so far are whole",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    except _expected_errors() as error:
+        if args.debug:
+            raise
+        print(f"restorelab {args.command}: {_one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """What a user's input can cause; anything else is a bug and keeps its traceback."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return (RestoreLabError, OSError, ValueError, HydraException, OmegaConfBaseException)
+
+
+def _one_line(error: BaseException) -> str:
+    from restorelab.train import one_line
+
+    return one_line(error).removesuffix("; set HYDRA_FULL_ERROR=1 for the traceback") + (
+        " (--debug for the traceback)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
+from restorelab.atomic import atomic_path, write_text_atomic
 from restorelab.baselines import Baseline
 from restorelab.inference import Denoiser
 
@@ -72,8 +73,13 @@ class Method:
 
 
 def model_method(denoiser: Denoiser, name: str = "model") -> Method:
-    """A trained net as a method (it never sees sigma)."""
-    return Method(name, lambda noisy, sigma: denoiser.denoise(noisy), kind="model")
+    """A trained net as a method. A net that takes the noise level is given the true sigma, as
+    the classical baselines are (the literature's non-blind rows); a blind net never sees it."""
+
+    def restore(noisy: Tensor, sigma: float | None) -> Tensor:
+        return denoiser.denoise(noisy, None if sigma is None else sigma * 255.0)
+
+    return Method(name, restore, kind="model")
 
 
 def baseline_method(baseline: Baseline) -> Method:
@@ -224,8 +230,7 @@ def gaussian_levels(sigmas: Sequence[float], clip: bool = False) -> list[Level]:
 # Reports: CSV, JSON, image grid, noise-level curve
 # ---------------------------------------------------------------------------------------------
 def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as file:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["image"])
         writer.writeheader()
         for row in rows:
@@ -245,8 +250,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json(path: Path, content: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_safe(content), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(_json_safe(content), indent=2) + "\n")
 
 
 def _show(ax: Any, image: Tensor) -> None:
@@ -286,7 +290,8 @@ def write_grid(path: Path, result: EvaluationResult, methods: Sequence[str]) -> 
                 ax.set_ylabel(f"{sample['image']}\n{level}", fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100)
     plt.close(figure)
 
 
@@ -332,7 +337,8 @@ def plot_curve(
     ax.legend(fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=120)
     plt.close(figure)
 
 
@@ -445,7 +451,9 @@ def images_from_datamodule(data_config: Any, split: str = "test") -> list[EvalIm
 
 
 def _default_output(run_dir: Path | None) -> Path:
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    from restorelab import RUN_ID  # two evaluations in the same second: two folders
+
+    stamp = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{RUN_ID}"
     return (run_dir / "eval" / stamp) if run_dir is not None else Path("logs") / "eval" / stamp
 
 

@@ -2,7 +2,9 @@
 the config embedded for `load_denoiser`.
 
 ONNX and TorchScript exports take `[B, C, H, W]` float32 in [0, 1] of any batch, height and width
-(at least 2**depth for the autoencoders) and return the restored batch clamped to [0, 1]. The
+(at least 2**depth for the autoencoders) and return the restored batch clamped to [0, 1]. A
+noise-conditional net (FFDNet, DRUNet) takes a second input `sigma`: `[B]` float32, the noise
+level of each image in 0-255 units, as `noise.sigma` and `--sigma` are given. The
 models pad to a multiple of 2**depth inside with a data-dependent branch, which a trace would
 freeze at the example's size; the export wrapper pads first, with index arithmetic that stays
 symbolic, so the net inside always sees a multiple and takes the same path for every size.
@@ -17,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from restorelab.models.conditioning import takes_noise_level
 from restorelab.inference import (
     SAFETENSORS_METADATA_KEY,
     load_network,
@@ -48,14 +51,17 @@ class ExportWrapper(nn.Module):
         self.net = net
         self.multiple = multiple
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, sigma: Tensor | None = None) -> Tensor:
         height, width = x.shape[-2], x.shape[-1]
         m = self.multiple
         extra_h = (height + m - 1) // m * m - height
         extra_w = (width + m - 1) // m * m - width
         top, left = extra_h // 2, extra_w // 2
         padded = _reflect(_reflect(x, top, extra_h - top, 2), left, extra_w - left, 3)
-        restored = self.net(padded)  # (B, C, H', W'), H' and W' multiples of m
+        if sigma is None:
+            restored = self.net(padded)  # (B, C, H', W'), H' and W' multiples of m
+        else:  # the exported input is one level per image in 0-255 units, as noise.sigma
+            restored = self.net(padded, sigma.reshape(-1, 1, 1, 1) / 255.0)
         return restored[..., top : top + height, left : left + width].clamp(0.0, 1.0)
 
 
@@ -66,19 +72,24 @@ def export_onnx(net: nn.Module, channels: int, path: Path) -> None:
     multiple = pad_multiple(net)
     wrapper = ExportWrapper(net, multiple).eval()
     side = max(64, 2 * multiple)
-    example = torch.rand(1, channels, side, side)
+    example = torch.rand(2, channels, side, side)
+    batch = torch.export.Dim("batch", min=1, max=1024)
     dims = {
-        0: torch.export.Dim("batch", min=1, max=1024),
+        0: batch,
         2: torch.export.Dim("height", min=max(multiple, 2), max=65536),
         3: torch.export.Dim("width", min=max(multiple, 2), max=65536),
     }
+    # A noise-conditional net gets a second input: the level of each image, 0-255 units, [B].
+    conditional = takes_noise_level(net)
+    inputs = (example, torch.full((2,), 25.0)) if conditional else (example,)
+    shapes = {"x": dims, "sigma": {0: batch}} if conditional else {"x": dims}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             wrapper,
-            (example,),
-            dynamic_shapes={"x": dims},
-            input_names=["image"],
+            inputs,
+            dynamic_shapes=shapes,
+            input_names=["image", "sigma"] if conditional else ["image"],
             output_names=["restored"],
             dynamo=True,
             verbose=False,
@@ -94,9 +105,10 @@ def export_torchscript(net: nn.Module, channels: int, path: Path) -> None:
     multiple = pad_multiple(net)
     wrapper = ExportWrapper(net, multiple).eval()
     example = torch.rand(1, channels, 4 * multiple + 3, 4 * multiple + 5)  # padding is traced
+    inputs = (example, torch.full((1,), 25.0)) if takes_noise_level(net) else example
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(wrapper, example)
+        traced = torch.jit.trace(wrapper, inputs)
     traced.save(str(path))
 
 
@@ -114,22 +126,38 @@ def export_safetensors(net: nn.Module, config: DictConfig, path: Path) -> None:
     save_file(weights, str(path), metadata={SAFETENSORS_METADATA_KEY: json.dumps(embedded)})
 
 
-def export(checkpoint: str | Path, format: str, output: str | Path | None = None) -> Path:
+def export(
+    checkpoint: str | Path,
+    format: str,
+    output: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Exports the net of `checkpoint` (a run folder, .ckpt or .safetensors) to `format`;
-    returns the written file (default: beside the checkpoint, named after it)."""
+    returns the written file (default: beside the checkpoint, named after it).
+
+    An existing file is replaced only with `overwrite`, the source never; the file appears
+    whole or not at all (written beside its final name, then renamed)."""
+    from restorelab.atomic import atomic_path
+    from restorelab.inference import OutputConflict
+
     if format not in FORMATS:
         raise ValueError(f"format={format!r} is not supported; allowed: {', '.join(FORMATS)}")
     net, config = load_network(checkpoint)
     source = Path(str(config.get("source")))
     path = Path(output) if output is not None else source.with_suffix(SUFFIXES[format])
     if path.resolve() == source.resolve():
-        raise ValueError(f"the export would overwrite its source {source}: choose -o")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise OutputConflict(f"the export would overwrite its source {source}: choose -o")
+    if path.is_dir():
+        raise OutputConflict(f"-o {path} is a folder: give the file to write, e.g. {path}/model"
+                             f"{SUFFIXES[format]}")
+    if path.exists() and not overwrite:
+        raise OutputConflict(f"{path} already exists: pass --overwrite to replace it, or choose -o")
     channels = model_channels(net)
-    if format == "onnx":
-        export_onnx(net, channels, path)
-    elif format == "torchscript":
-        export_torchscript(net, channels, path)
-    else:
-        export_safetensors(net, config, path)
+    with atomic_path(path) as tmp:
+        if format == "onnx":
+            export_onnx(net, channels, tmp)
+        elif format == "torchscript":
+            export_torchscript(net, channels, tmp)
+        else:
+            export_safetensors(net, config, tmp)
     return path

@@ -6,19 +6,25 @@ Reads each job's `metrics.json`, `.hydra/overrides.yaml`, `csv/metrics.csv` and
 - `results.csv` and `results.md`: one row per run, the overrides that tell the runs apart, test
   PSNR/SSIM next to the noisy input's, parameters, seconds per step, best checkpoint;
 - `comparison.png`: one row per test image: noisy input, each run's output, ground truth, each
-  labelled with its PSNR (the seeded test noise makes the inputs identical across runs);
-- `curves.png`: validation PSNR and training loss of every run on shared axes.
+  labelled with its PSNR (the seeded test noise makes the inputs identical across runs); many
+  runs wrap into several bands of rows, so the figure keeps a readable width;
+- `curves.png`: validation PSNR and training loss of every run on shared axes, each run in its
+  own colour and line style, one legend for both panels, outside them.
 
-Jobs without `metrics.json` (interrupted or still running) are listed as missing, so a partial
-study still reports.
+Jobs that did not finish are listed as missing with the reason (no `metrics.json`: killed or
+still running; "interrupted" or "failed" in it; never started), so a partial study still
+reports. The study's full grid is read from the `multirun.yaml` Hydra writes first, so jobs that
+never started are listed too, and every swept key is a column even when only some jobs ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: files only, no display backend needed
 from omegaconf import OmegaConf
+
+from restorelab.atomic import atomic_path, write_text_atomic
 
 COLUMNS = (
     ("test/psnr", "test PSNR", "{:.2f}"),
@@ -38,24 +46,73 @@ COLUMNS = (
     ("global_step", "steps", "{}"),
 )
 NUM_COMPARISON_IMAGES = 4
+# Runs side by side in one band of comparison.png; more wrap into further bands.
+MAX_RUNS_PER_ROW = 6
+# Width of comparison.png in inches, at most (about 1,300 pixels at its 120 dpi).
+MAX_COMPARISON_WIDTH = 11.0
+# Line styles and markers cycle with periods 4 and 7 against the 10 colours, so no two of the
+# first 140 runs share all three.
+_COLOURS = [f"C{i}" for i in range(10)]
+_LINE_STYLES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 @dataclass
 class Study:
-    """The runs of one study folder: finished ones with their metrics, and the missing ones."""
+    """The runs of one study folder: finished ones with their metrics, and the missing ones
+    (`reasons` says why each is missing; `grid` is the planned overrides of every job, when the
+    multirun folder says what was planned)."""
 
     root: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
     missing: list[Path] = field(default_factory=list)
+    reasons: dict[Path, str] = field(default_factory=dict)
+    grid: list[dict[str, str]] | None = None
 
     @property
     def varying(self) -> list[str]:
-        """Override keys whose value differs between runs: the study's variables."""
+        """Override keys whose value differs between jobs: the study's variables (from the
+        planned grid when there is one, so a partial study keeps all its columns)."""
         keys: dict[str, set[str]] = {}
-        for run in self.runs:
-            for key, value in run["overrides"].items():
+        jobs = self.grid if self.grid else [run["overrides"] for run in self.runs]
+        for overrides in jobs:
+            for key, value in overrides.items():
                 keys.setdefault(key, set()).add(value)
-        return [k for k, values in keys.items() if len(values) > 1 or len(self.runs) == 1]
+        return [k for k, values in keys.items() if len(values) > 1 or len(jobs) == 1]
+
+    def planned(self, job_dir: Path) -> dict[str, str]:
+        """The overrides job `job_dir` was (or would have been) run with."""
+        if self.grid and job_dir.name.isdigit() and int(job_dir.name) < len(self.grid):
+            return self.grid[int(job_dir.name)]
+        return _overrides(job_dir)
+
+
+def planned_grid(root: Path) -> list[dict[str, str]] | None:
+    """Every job's overrides of a basic-sweeper multirun, from its `multirun.yaml`, in job order
+    (as Hydra's BasicSweeper numbers them); None for other sweepers (Optuna picks as it goes)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = root / "multirun.yaml"
+    if not path.is_file():
+        return None
+    hydra_cfg = OmegaConf.load(path).get("hydra", {})
+    sweeper = hydra_cfg.get("sweeper", {})
+    if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    params = OmegaConf.to_container(sweeper.get("params") or {}, resolve=False)
+    arguments = [f"{key}={value}" for key, value in params.items()]
+    arguments += list(hydra_cfg.get("overrides", {}).get("task", []))  # as the sweeper merges
+    try:
+        parsed = OverridesParser.create().parse_overrides(arguments)
+        (batch,) = BasicSweeper.split_arguments(parsed, None)
+    except Exception:  # noqa: BLE001  an unreadable plan: report what ran, as before
+        return None
+    grid = []
+    for job in batch:
+        pairs = (item.split("=", 1) for item in job)
+        grid.append({k.lstrip("+~"): v for k, v in pairs if not k.startswith("hydra.")})
+    return grid
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -68,7 +125,7 @@ def _overrides(job_dir: Path) -> dict[str, str]:
 
 def collect(root: Path) -> Study:
     """Every job folder under `root` (a multirun folder, or any folder of run folders)."""
-    study = Study(root=root)
+    study = Study(root=root, grid=planned_grid(root))
     job_dirs = sorted(
         {p.parent.parent for p in root.rglob(".hydra/config.yaml")},
         key=lambda p: (len(p.parts), int(p.name) if p.name.isdigit() else 0, str(p)),
@@ -77,11 +134,22 @@ def collect(root: Path) -> Study:
         metrics_path = job_dir / "metrics.json"
         if not metrics_path.is_file():
             study.missing.append(job_dir)
+            study.reasons[job_dir] = "no metrics.json"
             continue
         metrics = json.loads(metrics_path.read_text())
+        status = metrics.get("status", "completed")
+        if status != "completed":
+            study.missing.append(job_dir)
+            study.reasons[job_dir] = f"{status} at step {metrics.get('global_step', '?')}"
+            continue
         study.runs.append(
             {"job": str(job_dir.relative_to(root)), "overrides": _overrides(job_dir), **metrics}
         )
+    started = {p.name for p in job_dirs}
+    for number in range(len(study.grid or [])):
+        if str(number) not in started:
+            study.missing.append(root / str(number))
+            study.reasons[root / str(number)] = "not started"
     return study
 
 
@@ -99,11 +167,12 @@ def write_tables(study: Study) -> tuple[Path, Path]:
     varying = study.varying
     csv_path, md_path = study.root / "results.csv", study.root / "results.md"
     fields = ["job", *varying, *(key for key, _, _ in COLUMNS), "status", "best_checkpoint"]
-    with open(csv_path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for run in study.runs:
-            writer.writerow({**run, **{k: run["overrides"].get(k, "") for k in varying}})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for run in study.runs:
+        writer.writerow({**run, **{k: run["overrides"].get(k, "") for k in varying}})
+    write_text_atomic(csv_path, buffer.getvalue())
 
     header = ["job", *varying, *(title for _, title, _ in COLUMNS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -112,8 +181,14 @@ def write_tables(study: Study) -> tuple[Path, Path]:
         cells += [_cell(run.get(key), fmt) for key, _, fmt in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     for job_dir in study.missing:
-        lines.append(f"\nmissing (no metrics.json): `{job_dir.relative_to(study.root)}`")
-    md_path.write_text("\n".join(lines) + "\n")
+        planned = study.planned(job_dir)
+        values = " ".join(f"{k}={planned[k]}" for k in varying if k in planned)
+        reason = study.reasons.get(job_dir, "no metrics.json")
+        lines.append(
+            f"\nmissing ({reason}): `{job_dir.relative_to(study.root)}`"
+            + (f" {values}" if values else "")
+        )
+    write_text_atomic(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path
 
 
@@ -129,20 +204,71 @@ def psnr(restored: np.ndarray, clean: np.ndarray) -> float:
     return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 
-def _show(axis: Any, image: np.ndarray, title: str) -> None:
+def _show(axis: Any, image: np.ndarray) -> None:
     image = np.clip(image, 0, 1)
     if image.shape[0] in (1, 3):
         image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
     else:  # multispectral: first channel
         image = image[0]
     axis.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-    axis.set_title(title, fontsize=7)
     axis.set_xticks([])
     axis.set_yticks([])
 
 
+def _text_width(text: str, font: float) -> float:
+    """Width of `text` in points at `font` points, as matplotlib draws it."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    renderer = RendererAgg(1, 1, 72)  # at 72 dpi a pixel is a point
+    return renderer.get_text_width_height_descent(text, FontProperties(size=font), ismath=False)[0]
+
+
+def _wrap(tokens: list[str], separator: str, width: float, font: float) -> list[str]:
+    """`tokens` joined by `separator` into lines no wider than `width` points (a token longer
+    than a line gets a line of its own)."""
+    lines: list[str] = []
+    for token in tokens:
+        if lines and _text_width(lines[-1] + separator + token, font) <= width:
+            lines[-1] += separator + token
+        else:
+            lines.append(token)
+    return lines
+
+
+def fit_labels(
+    runs: list[list[tuple[str, str]]], width: float, font: float, min_font: float = 6.0
+) -> tuple[list[str], float, bool]:
+    """Titles of at most two lines, `width` points wide, for runs given as `(key, value)` pairs:
+    `key=value` at the largest font from `font` down to `min_font` that fits every run, else the
+    values alone at `font` (the bool says so: the figure then names the keys once). Every run
+    gets the same form and size; a title too long even so is cut with an ellipsis."""
+    size = font
+    while size >= min_font:
+        titles = [_wrap([f"{k}={v}" for k, v in parts], " ", width, size) for parts in runs]
+        if all(len(lines) <= 2 for lines in titles):
+            return ["\n".join(lines) for lines in titles], size, False
+        size -= 0.5
+    result = []
+    for parts in runs:
+        lines = _wrap([value for _, value in parts], " · ", width, font)
+        if len(lines) > 2:
+            rest = " · ".join(lines[1:])
+            while rest and _text_width(rest + " …", font) > width:
+                rest = rest[:-1]
+            lines = [lines[0], rest.rstrip(" ·") + " …"]
+        result.append("\n".join(lines))
+    return result, font, True
+
+
 def comparison_figure(study: Study, path: Path) -> Path | None:
-    """noisy | each run | ground truth for the first test images; None without test samples."""
+    """noisy | each run | ground truth for the first test images; None without test samples.
+
+    Up to MAX_RUNS_PER_ROW runs sit side by side; more wrap into further bands (each with its own
+    noisy and ground-truth columns and fewer images), so the figure stays about 1,300 pixels
+    wide. Each run is titled once per band; under each image is its PSNR, the best of the row in
+    bold.
+    """
     samples = []
     for run in study.runs:
         file = study.root / run["job"] / "images" / "test_samples.npz"
@@ -151,21 +277,61 @@ def comparison_figure(study: Study, path: Path) -> Path | None:
     if not samples:
         return None
     reference = samples[0][1]
-    rows = min(NUM_COMPARISON_IMAGES, *(len(data["restored"]) for _, data in samples))
-    columns = len(samples) + 2
-    label_lines = max(1, len(study.varying)) + 1
-    figure = Figure(figsize=(1.6 * columns, (1.5 + 0.12 * label_lines) * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for i in range(rows):
-        clean = reference["clean"][i]
-        noisy = reference["noisy"][i]
-        _show(axes[i, 0], noisy, f"noisy\n{psnr(noisy, clean):.2f} dB")
-        for j, (run, data) in enumerate(samples, start=1):
-            restored = data["restored"][i]
-            label = run_label(study, run, separator="\n")
-            _show(axes[i, j], restored, f"{label}\n{psnr(restored, clean):.2f} dB")
-        _show(axes[i, -1], clean, "ground truth")
-    figure.savefig(path, dpi=150)
+    bands = math.ceil(len(samples) / MAX_RUNS_PER_ROW)
+    per_band = math.ceil(len(samples) / bands)
+    chunks = [samples[i:i + per_band] for i in range(0, len(samples), per_band)]
+    wanted = NUM_COMPARISON_IMAGES if bands == 1 else max(2, NUM_COMPARISON_IMAGES // bands)
+    rows = min(wanted, *(len(data["restored"]) for _, data in samples))
+    columns = per_band + 2
+    height, width = reference["clean"].shape[-2:]
+    cell = min(1.6, MAX_COMPARISON_WIDTH / columns)  # inches
+    cell_height = cell * min(height / width, 2.0)  # a very tall image is shown narrower
+    font = float(np.clip(cell * 5.0, 6.5, 8.0))  # points
+
+    keys = [key.rsplit(".", 1)[-1] for key in study.varying]
+    parts = [list(zip(keys, (run["overrides"].get(k, "") for k in study.varying)))
+             for run, _ in samples]
+    if keys:
+        titles, title_font, values_only = fit_labels(parts, cell * 72 - 4, font)
+    else:  # nothing varies: the job names tell the runs apart
+        titles, title_font, values_only = [run["job"] for run, _ in samples], font, False
+    labels = {run["job"]: title for (run, _), title in zip(samples, titles)}
+    title_height = 2 * title_font * 1.3 / 72  # two lines of title, in inches
+    label_height = font * 1.6 / 72
+    figure_height = bands * (title_height + rows * (cell_height + label_height)) + 0.75
+    figure = Figure(figsize=(columns * cell + 0.3, figure_height), layout="constrained")
+    grid = figure.add_gridspec(bands * rows, columns)
+    for band, chunk in enumerate(chunks):
+        for i in range(rows):
+            row = band * rows + i
+            clean = reference["clean"][i]
+            noisy = reference["noisy"][i]
+            scores = [psnr(data["restored"][i], clean) for _, data in chunk]
+            best = max(scores)
+            cells = [(noisy, "noisy input", f"{psnr(noisy, clean):.2f} dB", False)]
+            cells += [
+                (data["restored"][i], labels[run["job"]], f"{score:.2f} dB", score == best)
+                for (run, data), score in zip(chunk, scores)
+            ]
+            cells.append((clean, "ground truth", "", False))
+            for column, (image, title, label, bold) in enumerate(cells):
+                axis = figure.add_subplot(grid[row, column])
+                _show(axis, image)
+                axis.set_xlabel(label, fontsize=font, labelpad=1,
+                                fontweight="bold" if bold else "normal")
+                if i == 0:
+                    axis.set_title(title, fontsize=title_font, pad=2)
+    sentences = [f"{len(samples)} runs on the first {rows} test images, the same seeded noise "
+                 "for every run.", "PSNR against the ground truth (dB), the best of each row in "
+                 "bold."]
+    if values_only:
+        sentences.append("Run titles give the values of " + " · ".join(keys) + ".")
+    figure_width = (columns * cell + 0.3) * 72 - 20  # points, less the margins
+    lines = [line for sentence in sentences
+             for line in _wrap(sentence.split(" "), " ", figure_width, font + 1)]
+    figure.suptitle("\n".join(lines), fontsize=font + 1)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=120)
     return path
 
 
@@ -181,28 +347,90 @@ def _history(job_dir: Path) -> dict[str, list[tuple[float, float]]]:
     return history
 
 
-def curves_figure(study: Study, path: Path) -> Path:
-    """Validation PSNR and training loss of every run against the step, on shared axes."""
-    figure = Figure(figsize=(11, 4), layout="constrained")
-    psnr_axis, loss_axis = figure.subplots(1, 2)
+def validation_images(study: Study) -> str:
+    """What the validation PSNR averages, for a title: "10 validation images" when the runs
+    say how many (`val_images` in `metrics.json`, or `data.val_images` in their config) and
+    agree, else "the validation split" with the dataset's config name where it is known."""
+    counts, choices = set(), set()
     for run in study.runs:
+        job_dir = study.root / run["job"]
+        count = run.get("val_images")
+        config_path = job_dir / ".hydra" / "config.yaml"
+        if count is None and config_path.is_file():
+            count = (OmegaConf.load(config_path).get("data") or {}).get("val_images")
+        counts.add(count)
+        hydra_path = job_dir / ".hydra" / "hydra.yaml"
+        if hydra_path.is_file():
+            choice = OmegaConf.select(OmegaConf.load(hydra_path), "hydra.runtime.choices.data")
+            choices.add(choice)
+    if len(counts) == 1 and isinstance(next(iter(counts)), int):
+        what = f"{next(iter(counts))} validation images"
+    else:
+        what = "the validation split"
+    if len(choices) == 1 and next(iter(choices)):
+        what += f" of data={next(iter(choices))}"
+    return what
+
+
+def run_style(index: int) -> dict[str, Any]:
+    """Colour, line style and marker of run `index`: neighbours differ in all three."""
+    return {
+        "color": _COLOURS[index % len(_COLOURS)],
+        "linestyle": _LINE_STYLES[index % len(_LINE_STYLES)],
+        "marker": _MARKERS[index % len(_MARKERS)],
+    }
+
+
+def curves_figure(study: Study, path: Path) -> Path:
+    """Validation PSNR and training loss of every run against the step, on shared axes, with
+    one legend for both panels below them (it covers no data)."""
+    labels = [run_label(study, run) for run in study.runs]
+    longest = max((len(label) for label in labels), default=10)
+    # Legend columns that fit the 11-inch width at 8 pt (about 0.07 inch a character).
+    legend_columns = max(1, min(len(labels) + 1, int(11 / (0.07 * longest + 0.8))))
+    legend_rows = math.ceil((len(labels) + 1) / legend_columns)
+    figure = Figure(figsize=(11, 4.2 + 0.2 * legend_rows), layout="constrained")
+    psnr_axis, loss_axis = figure.subplots(1, 2)
+    for index, (run, label) in enumerate(zip(study.runs, labels)):
         history = _history(study.root / run["job"])
-        label = run_label(study, run)
+        style = run_style(index)
         for axis, key in ((psnr_axis, "val/psnr"), (loss_axis, "train/loss")):
             if history[key]:
                 steps, values = zip(*sorted(history[key]))
-                axis.plot(steps, values, label=label, marker="o" if key == "val/psnr" else None,
-                          markersize=3, linewidth=1.2)
+                marker = style["marker"] if key == "val/psnr" else None
+                axis.plot(steps, values, label=label, color=style["color"],
+                          linestyle=style["linestyle"], marker=marker, markersize=3.5,
+                          linewidth=1.3)
     psnr_axis.set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR")
-    loss_axis.set(xlabel="step", ylabel="loss", title="training loss", yscale="log")
+    loss_axis.set(xlabel="step", ylabel="loss", title="training loss (each logged step)",
+                  yscale="log")
     if study.runs:
         noisy = study.runs[0].get("val/psnr_noisy")
         if isinstance(noisy, (int, float)):
-            psnr_axis.axhline(noisy, color="gray", linestyle="--", linewidth=1, label="noisy input")
+            psnr_axis.axhline(noisy, color="gray", linestyle=(0, (1, 3)), linewidth=1.2,
+                              label="noisy input")
     for axis in (psnr_axis, loss_axis):
         axis.grid(alpha=0.3)
-    psnr_axis.legend(fontsize=7, loc="lower right")
-    figure.savefig(path, dpi=130)
+        if not [line for line in axis.get_lines() if line.get_label() != "noisy input"]:
+            # Say so, rather than leave an empty frame (runs shorter than log_every_n_steps).
+            axis.text(0.5, 0.5, "no values logged", transform=axis.transAxes, ha="center",
+                      va="center", color="gray")
+    # One entry per run for both panels (a run without validation points still has its loss).
+    entries: dict[str, Any] = {}
+    for axis in (psnr_axis, loss_axis):
+        for handle, name in zip(*axis.get_legend_handles_labels()):
+            entries.setdefault(name, handle)
+    handles, names = list(entries.values()), list(entries)
+    if handles:
+        figure.legend(handles, names, loc="outside lower center", ncols=legend_columns,
+                      fontsize=8, frameon=False)
+    figure.suptitle(
+        f"{len(study.runs)} runs: PSNR is the mean over {validation_images(study)}, "
+        "with the same seeded noise at every validation",
+        fontsize=10,
+    )
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110)
     return path
 
 
@@ -214,10 +442,10 @@ def build_report(root: Path) -> Study:
     write_tables(study)
     comparison = comparison_figure(study, root / "comparison.png")
     curves_figure(study, root / "curves.png")
-    with open(root / "results.md", "a") as file:
-        file.write("\n![validation PSNR and training loss](curves.png)\n")
-        if comparison is not None:
-            file.write("\n![noisy | each run | ground truth](comparison.png)\n")
+    text = (root / "results.md").read_text() + "\n![validation PSNR and training loss](curves.png)\n"
+    if comparison is not None:
+        text += "\n![noisy | each run | ground truth](comparison.png)\n"
+    write_text_atomic(root / "results.md", text)
     return study
 
 

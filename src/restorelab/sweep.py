@@ -25,10 +25,16 @@ DEFAULT_STUDY = "architecture"
 
 def _sweep_dir(conf_dir: Path, study: str, overrides: list[str]) -> str:
     """The multirun folder the study will write, resolved once so that child and report agree."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    # Swept values (`model.depth=2,3`) are for the multirun; the folder does not depend on them,
+    # and a plain compose would refuse them.
+    parser = OverridesParser.create()
+    single = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir)):
         cfg = compose(
             config_name="train",
-            overrides=[f"sweep={study}", *overrides],
+            overrides=[f"sweep={study}", *single],
             return_hydra_config=True,
         )
     return str(Path(cfg.hydra.sweep.dir).resolve())
@@ -52,6 +58,9 @@ def main(train_script: Path, argv: list[str] | None = None) -> int:
         if len(argv) != 2:
             console.print("usage: python sweep.py --report <multirun folder>")
             return 2
+        if not Path(argv[1]).is_dir():
+            console.print(f"[red]sweep.py --report: {argv[1]} is not a folder[/red]")
+            return 1
         study = build_report(Path(argv[1]))
         console.print(f"report rebuilt: {len(study.runs)} runs, {len(study.missing)} missing")
         return 0
@@ -66,13 +75,25 @@ def main(train_script: Path, argv: list[str] | None = None) -> int:
     overrides = _with_csv_logger(overrides)
     conf_dir = train_script.parent / "conf"
     if not any(o.startswith("hydra.sweep.dir=") for o in overrides):
-        overrides.append(f"hydra.sweep.dir={_sweep_dir(conf_dir, study_name, overrides)}")
+        try:
+            overrides.append(f"hydra.sweep.dir={_sweep_dir(conf_dir, study_name, overrides)}")
+        except Exception as error:  # noqa: BLE001  Hydra's composition errors: one line
+            from hydra.errors import HydraException
+            from omegaconf.errors import OmegaConfBaseException
+
+            if not isinstance(error, (HydraException, OmegaConfBaseException)):
+                raise
+            # Hydra appends its config search path to the message: the first sentence is enough.
+            message = " ".join(str(error).split()).split(" Config search path")[0]
+            studies = ", ".join(sorted(p.stem for p in (conf_dir / "sweep").glob("*.yaml")))
+            print(f"sweep.py: {message} (studies: {studies})", file=sys.stderr)
+            return 1
     sweep_dir = Path(next(o for o in overrides if o.startswith("hydra.sweep.dir=")).split("=", 1)[1])
 
     command = [sys.executable, str(train_script), "-m", f"sweep={study_name}", *overrides]
     console.rule(f"study {study_name}")
     console.print(" ".join(command[1:]), style="dim")
-    returncode = subprocess.call(command)
+    returncode, stopped_by = _run_study(command)
 
     if not sweep_dir.is_dir():
         console.print(f"[red]the study wrote no folder ({sweep_dir}); see the errors above[/red]")
@@ -82,6 +103,46 @@ def main(train_script: Path, argv: list[str] | None = None) -> int:
     print((sweep_dir / "results.md").read_text().split("\n![")[0])  # plain: tables must not wrap
     console.print(f"report: [bold]{sweep_dir}[/bold] (results.md, results.csv, comparison.png, "
                   "curves.png)")
+    if stopped_by:
+        console.print(
+            f"[red]the study was stopped by {stopped_by}: {len(study.runs)} of "
+            f"{len(study.runs) + len(study.missing)} jobs finished.[/red] The missing ones are "
+            "listed above; run them again with their overrides (`train.py ... ckpt_path=<job>/"
+            "checkpoints/interrupted.ckpt` continues an interrupted one)"
+        )
+        return _SIGNAL_EXIT[stopped_by]
     if returncode:
         console.print(f"[red]the multirun exited with status {returncode}[/red]")
     return returncode or (1 if study.missing else 0)
+
+
+_SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def _run_study(command: list[str]) -> tuple[int, str | None]:
+    """Runs the multirun; on Ctrl-C or SIGTERM lets the running job save its state and stop,
+    then returns, so the caller still writes the report of what finished."""
+    import signal
+
+    stopped: list[str] = []
+    child = subprocess.Popen(command)
+
+    def forward(signum: int, frame: object) -> None:
+        # A terminal's Ctrl-C reaches the whole process group, the job included; SIGTERM from a
+        # scheduler reaches this process only, so it is passed on.
+        stopped.append(signal.Signals(signum).name)
+        if signum == signal.SIGTERM and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                returncode = child.wait()
+                break
+            except KeyboardInterrupt:  # a handler was not yet installed: same as forward
+                stopped.append("SIGINT")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return returncode, (stopped[0] if stopped else None)

@@ -18,10 +18,15 @@ from lightning.pytorch.utilities import rank_zero_only
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from restorelab.atomic import write_text_atomic
+from restorelab.callbacks import InterruptCheckpoint
+from restorelab.checkpoints import AtomicCheckpointIO, check_resume_checkpoint
 from restorelab.console import print_config_tree, print_results
 from restorelab.distributed import teardown, use_job_command_for_ranks
-from restorelab.errors import NonFiniteLossError
+from restorelab.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
+from restorelab.models.stats import example_input, macs_per_pixel
 from restorelab.module import DenoisingModule
+from restorelab.preflight import check_config, check_model
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +85,11 @@ def _print_each_log_line_once() -> None:
             lightning_logger.removeHandler(handler)
 
 
-def model_statistics(net: torch.nn.Module) -> dict[str, int]:
-    stats = {"num_parameters": sum(p.numel() for p in net.parameters())}
+def model_statistics(net: torch.nn.Module, channels: int) -> dict[str, int | float]:
+    """Parameters, receptive field (where finite) and multiply-accumulates per pixel, counted
+    on one 64 x 64 forward pass (a sigma map included for nets that take the level)."""
+    stats: dict[str, int | float] = {"num_parameters": sum(p.numel() for p in net.parameters())}
+    stats["macs_per_pixel"] = round(macs_per_pixel(net, channels), 1)
     receptive_field = getattr(net, "receptive_field", None)
     if receptive_field is not None:
         stats["receptive_field"] = int(receptive_field)
@@ -120,31 +128,45 @@ def _json_safe(value: Any) -> Any:
 
 @rank_zero_only
 def write_metrics(path: Path, content: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
     safe = {key: _json_safe(value) for key, value in content.items()}
-    tmp.write_text(json.dumps(safe, indent=2) + "\n")
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    write_text_atomic(path, json.dumps(safe, indent=2) + "\n")  # a reader never sees half
+
+
+# How a stopped run exits: 128 + the signal's number, as a shell reports a process it killed,
+# so that a scheduler (or `timeout`) never mistakes an interrupted run for a finished one.
+_SIGNAL_EXIT = {"SIGTERM": 143, "SIGINT": 130}
+
+
+def _interruption(error: BaseException, interrupt: InterruptCheckpoint) -> str | None:
+    """The signal that stopped Lightning's loops ("SIGTERM" or "SIGINT"), or None."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    if isinstance(error, SIGTERMException):
+        return "SIGTERM"
+    if isinstance(error, KeyboardInterrupt) or isinstance(interrupt.exception, KeyboardInterrupt):
+        return "SIGINT"  # Lightning turns Ctrl-C into sys.exit(1) after its own clean-up
+    return None
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Trains and tests as `cfg` says; returns the content of the run's `metrics.json`."""
+    """Trains and tests as `cfg` says; returns the content of the run's `metrics.json`.
+
+    A run stopped by SIGTERM or Ctrl-C saves `checkpoints/interrupted.ckpt`, writes
+    `metrics.json` with status "interrupted", and raises `TrainingInterrupted`.
+    """
     _print_each_log_line_once()
     output_dir = Path(cfg.paths.output_dir)
     print_config_tree(cfg, output_dir / "config_tree.log")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path") and cfg.get("init_weights"):
-        raise ValueError(
+        raise ConfigError(
             "ckpt_path resumes a run (weights, optimizer, schedule, epoch) and init_weights starts "
             "a new one from trained weights: give one of them"
         )
-
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise FileNotFoundError(
-            f"ckpt_path={cfg.ckpt_path} does not exist; a run keeps its checkpoints in "
-            "<run folder>/checkpoints/ (last.ckpt to resume, epochNNN.ckpt for the best)"
-        )
+    check_config(cfg)  # bad keys are one clear line before anything is built
+    if cfg.get("ckpt_path"):
+        check_resume_checkpoint(cfg.ckpt_path)
 
     if HydraConfig.initialized():
         use_job_command_for_ranks()  # DDP ranks of a multirun job run that job only
@@ -154,17 +176,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     log.info("instantiating data <%s>", cfg.data._target_)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     log.info("instantiating model <%s>", cfg.model._target_)
+    check_model(cfg, datamodule)  # on the meta device: refused before anything is allocated
     module = build_module(cfg)
     if cfg.get("init_weights"):
         load_initial_weights(module.net, cfg.init_weights)
-    stats = model_statistics(module.net)
+    stats = model_statistics(module.net, datamodule.channels)
+    # Lightning's model summary counts FLOPs (and in / out sizes) on this input; without one
+    # it printed "Total FLOPs: 0". One 64 x 64 image: the same forward as `macs_per_pixel`.
+    module.example_input_array = example_input(module.net, datamodule.channels)
     step_timer = StepTimer()
-    callbacks: list[Callback] = instantiate_group(cfg.get("callbacks")) + [step_timer]
+    interrupt = InterruptCheckpoint(output_dir / "checkpoints")
+    callbacks: list[Callback] = instantiate_group(cfg.get("callbacks")) + [step_timer, interrupt]
     loggers: list[Logger] = instantiate_group(cfg.get("logger"))
     if not loggers:  # `~logger`: nothing to plot learning rates into
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False
+        cfg.trainer, callbacks=callbacks, logger=loggers or False,
+        plugins=_with_atomic_checkpoints(cfg.trainer.get("plugins")),
     )
     hyperparameters = {**OmegaConf.to_container(cfg, resolve=True), "model/stats": stats}
     for logger in loggers:
@@ -175,43 +203,108 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     result: dict[str, Any] = {"status": "completed", **stats}
     metrics_path = output_dir / "metrics.json"
     start = time.perf_counter()
+    stage = "fit"
     try:
         if cfg.get("train", True):
             trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
             if trainer.interrupted:
                 result["status"] = "interrupted"
+        _record_fit(result, trainer, step_timer, checkpoint, cfg, start)
+        if cfg.get("test", True):
+            stage = "test"
+            _test(cfg, trainer, module, datamodule, result)
     except NonFiniteLossError as error:
+        _record_fit(result, trainer, step_timer, checkpoint, cfg, start)
         result.update(status="failed", error=str(error))
+        write_metrics(metrics_path, result)
         raise
-    finally:
-        result["train_seconds"] = round(time.perf_counter() - start, 2)
-        result["global_step"] = trainer.global_step
-        if step_timer.steps:
-            result["seconds_per_step"] = step_timer.seconds / step_timer.steps
-        result.update(_scalars({k: v for k, v in trainer.callback_metrics.items() if "/" in k}))
-        if checkpoint is not None:
-            result["best_checkpoint"] = checkpoint.best_model_path or None
-            result["last_checkpoint"] = checkpoint.last_model_path or None
-            if checkpoint.best_model_score is not None:
-                result[f"best_{cfg.monitor}"] = float(checkpoint.best_model_score)
-        if result["status"] != "completed":
-            write_metrics(metrics_path, result)
-
-    if cfg.get("test", True):
-        ckpt_path = result.get("best_checkpoint") if cfg.get("train", True) else cfg.get("ckpt_path")
-        if cfg.get("train", True) and not ckpt_path:
-            log.warning("no best checkpoint was saved: testing the weights in memory")
-        tested = trainer.test(
-            module, datamodule=datamodule, ckpt_path=ckpt_path or None, verbose=False
-        )
-        result.update(_scalars(tested[0]) if tested else {})
-        result["tested_checkpoint"] = ckpt_path
+    except (KeyboardInterrupt, SystemExit) as error:
+        signal_name = _interruption(error, interrupt)
+        if signal_name is None:
+            raise
+        _record_fit(result, trainer, step_timer, checkpoint, cfg, start)
+        raise _stopped(result, signal_name, stage, interrupt, metrics_path) from None
+    except Exception as error:
+        # Any other failure still leaves a metrics.json that says so (and what was saved).
+        _record_fit(result, trainer, step_timer, checkpoint, cfg, start)
+        result.update(status="failed", stage=stage, error=f"{type(error).__name__}: {error}")
+        result["interrupted_checkpoint"] = str(interrupt.saved) if interrupt.saved else None
+        write_metrics(metrics_path, result)
+        raise
     result["run_dir"] = str(output_dir)
     write_metrics(metrics_path, result)
     print_results(result, output_dir, result.get("best_checkpoint"))
     _finish_wandb(loggers)
     teardown(trainer)
     return result
+
+
+def _with_atomic_checkpoints(plugins: Any) -> list[Any]:
+    """The trainer's plugins with RestoreLab's atomic checkpoint writer, unless the config
+    already names a checkpoint plugin of its own."""
+    from lightning.pytorch.plugins.io import CheckpointIO
+
+    chosen = [hydra.utils.instantiate(p) for p in (plugins or [])]
+    if not any(isinstance(p, CheckpointIO) for p in chosen):
+        chosen.append(AtomicCheckpointIO())
+    return chosen
+
+
+def _record_fit(
+    result: dict[str, Any],
+    trainer: L.Trainer,
+    step_timer: StepTimer,
+    checkpoint: ModelCheckpoint | None,
+    cfg: DictConfig,
+    start: float,
+) -> None:
+    """What fitting left behind: time, steps, the latest metrics and the checkpoints."""
+    result["train_seconds"] = round(time.perf_counter() - start, 2)
+    result["global_step"] = trainer.global_step
+    if step_timer.steps:
+        result["seconds_per_step"] = step_timer.seconds / step_timer.steps
+    result.update(_scalars({k: v for k, v in trainer.callback_metrics.items() if "/" in k}))
+    if checkpoint is not None:
+        result["best_checkpoint"] = checkpoint.best_model_path or None
+        result["last_checkpoint"] = checkpoint.last_model_path or None
+        if checkpoint.best_model_score is not None:
+            result[f"best_{cfg.monitor}"] = float(checkpoint.best_model_score)
+
+
+def _test(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: DenoisingModule,
+    datamodule: L.LightningDataModule,
+    result: dict[str, Any],
+) -> None:
+    ckpt_path = result.get("best_checkpoint") if cfg.get("train", True) else cfg.get("ckpt_path")
+    if cfg.get("train", True) and not ckpt_path:
+        log.warning("no best checkpoint was saved: testing the weights in memory")
+    tested = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path or None, verbose=False)
+    result.update(_scalars(tested[0]) if tested else {})
+    result["tested_checkpoint"] = ckpt_path
+
+
+def _stopped(
+    result: dict[str, Any],
+    signal_name: str,
+    stage: str,
+    interrupt: InterruptCheckpoint,
+    metrics_path: Path,
+) -> TrainingInterrupted:
+    """Writes the interrupted run's metrics.json; the error that tells the caller to exit."""
+    saved = interrupt.saved or result.get("last_checkpoint")
+    result.update(status="interrupted", signal=signal_name, stage=stage)
+    result["run_dir"] = str(metrics_path.parent)
+    result["interrupted_checkpoint"] = str(interrupt.saved) if interrupt.saved else None
+    write_metrics(metrics_path, result)
+    where = f"; resume with ckpt_path={saved}" if saved and stage == "fit" else ""
+    return TrainingInterrupted(
+        f"{signal_name} at step {result.get('global_step', 0)} ({stage}): metrics.json says "
+        f"\"interrupted\"{where}",
+        exit_code=_SIGNAL_EXIT[signal_name],
+    )
 
 
 _WANDB_ID_FILE = "wandb_id.txt"
@@ -224,8 +317,7 @@ def _remember_wandb_run(loggers: list[Logger], output_dir: Path) -> None:
 
     for logger in loggers:
         if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            (output_dir / _WANDB_ID_FILE).write_text(str(logger.version) + "\n")
+            write_text_atomic(output_dir / _WANDB_ID_FILE, str(logger.version) + "\n")
 
 
 def _resume_wandb_run(cfg: DictConfig) -> None:
@@ -255,12 +347,53 @@ def objective(cfg: DictConfig, result: dict[str, Any]) -> float | None:
 
 
 def main(cfg: DictConfig) -> float | None:
-    """Runs one job and turns RestoreLab's own errors into one clear line and exit status 1."""
+    """Runs one job and turns expected errors into one clear line and a non-zero exit status.
+
+    RestoreLab's own errors, bad config values (a constructor's ValueError, also when Hydra wraps
+    it) and interruptions (exit 143 after SIGTERM, 130 after Ctrl-C) print one line; set
+    HYDRA_FULL_ERROR=1 for the traceback.
+    """
+    import os
+
+    from hydra.errors import InstantiationException
+
     from restorelab.errors import RestoreLabError
 
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         result = run(cfg)
-    except RestoreLabError as error:
-        log.error("%s: %s", type(error).__name__, error)
+    except TrainingInterrupted as error:
+        log.error("interrupted: %s", error)
+        raise SystemExit(error.exit_code) from None
+    except (RestoreLabError, ValueError, InstantiationException) as error:
+        if full:
+            raise
+        log.error("%s", one_line(error))
         raise SystemExit(1) from None
     return objective(cfg, result)
+
+
+def one_line(error: BaseException) -> str:
+    """`Type: message` of the error that matters: Hydra's InstantiationException wraps the
+    constructor's own error (a ValueError naming the bad argument) in a paragraph of context."""
+    from hydra.errors import InstantiationException
+
+    cause = error
+    while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, InstantiationException):  # no cause: keep Hydra's last line
+        lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+        message = lines[-1].strip() if lines else "could not instantiate the config"
+    else:
+        message = " ".join(str(cause).split()) or type(cause).__name__
+    target = _target_of(error)
+    where = f" (building {target})" if target and target not in message else ""
+    return f"{type(cause).__name__}: {message}{where}; set HYDRA_FULL_ERROR=1 for the traceback"
+
+
+def _target_of(error: BaseException) -> str | None:
+    text = str(error)
+    marker = "Error in call to target '"
+    if marker in text:
+        return text.split(marker, 1)[1].split("'", 1)[0]
+    return None
