@@ -387,3 +387,21 @@ def test_demo_refuses_tiny_uploads_and_reads_float_tiffs() -> None:
     array, _ = read_upload(buffer.getvalue(), 256)
     np.testing.assert_allclose(array[..., 0], values, atol=1e-6)
     assert np.isfinite(quality(array, array)[1])  # the page scores it without crashing
+
+
+def test_one_decoder_reads_16_bit_gray_alpha_at_16_bits(tmp_path: Path) -> None:
+    # Training data and `restorelab denoise` read files through the same decoder: a 16-bit
+    # gray+alpha PNG used to train at 16 bits but be denoised at 8.
+    from restorelab.data.files import read_image
+    from restorelab.inference import _write_png16, read_image_file
+
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 65536, (20, 30), dtype=np.uint16)
+    alpha = np.full((20, 30), 40000, dtype=np.uint16)
+    _write_png16(tmp_path / "ga16.png", np.stack([gray, alpha], axis=-1))
+    image = read_image_file(tmp_path / "ga16.png")
+    assert image.bit_depth == 16
+    np.testing.assert_array_equal(np.rint(image.pixels[..., 0] * 65535).astype(np.uint16), gray)
+    np.testing.assert_array_equal(image.alpha, alpha)
+    training = read_image(tmp_path / "ga16.png", 1)
+    assert training.dtype == torch.uint16 or training.max() > 255

@@ -446,44 +446,12 @@ class ImageFile:
     bit_depth: int
 
 
-def _png_header(path: Path) -> tuple[int, int] | None:
-    """(bit depth, color type) from a PNG's IHDR, read before decoding; None for non-PNG."""
-    with open(path, "rb") as file:
-        header = file.read(26)
-    if header[:8] != b"\x89PNG\r\n\x1a\n" or len(header) < 26:
-        return None
-    return header[24], header[25]
-
-
-def _decode(path: Path) -> np.ndarray:
-    """`[H, W]` or `[H, W, C]` uint8 / uint16 array with its alpha channel, if any."""
-    from PIL import Image
-
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        import tifffile  # comes with scikit-image; reads the 16-bit color TIFFs Pillow cannot
-
-        return np.asarray(tifffile.imread(path, key=0))
-    header = _png_header(path) if suffix == ".png" else None
-    if header is not None and header[0] == 16 and header[1] in (2, 6):
-        # Pillow decodes 16-bit color PNGs to 8 bits; torchvision keeps all 16.
-        from torchvision.io import decode_png, read_file
-
-        return decode_png(read_file(str(path))).permute(1, 2, 0).numpy()
-    with Image.open(path) as image:
-        image.load()
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            return np.clip(np.asarray(image, dtype=np.int64), 0, 65535).astype(np.uint16)
-        if image.mode in ("1", "L", "LA", "La"):
-            return np.asarray(image.convert("LA" if "A" in image.mode else "L"))
-        has_alpha = "A" in image.mode or "transparency" in image.info
-        return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
-
-
 def read_image_file(path: str | Path) -> ImageFile:
     """Reads a PNG, JPEG or TIFF file (8- or 16-bit, gray, gray+alpha, RGB, RGBA, palette)."""
     path = Path(path)
-    array = _decode(path)
+    from restorelab.data.files import decode_image
+
+    array = decode_image(path)
     if np.issubdtype(array.dtype, np.floating):
         return _float_image(path, array)
     if array.dtype not in (np.uint8, np.uint16):

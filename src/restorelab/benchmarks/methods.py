@@ -83,7 +83,9 @@ def model_method(spec: str | dict[str, Any], device: str | None = None) -> Metho
         default = _label(path)
 
     def restore(noisy: np.ndarray, sigma: float) -> np.ndarray:
-        return denoiser.denoise(noisy)  # the nets here are not told sigma
+        # A noise-conditional net is told the true sigma (0-255), as the baselines are: the
+        # papers' non-blind rows. Blind nets ignore it.
+        return denoiser.denoise(noisy, sigma * 255.0)
 
     return Method(
         label or default, "model", restore, str(path), denoiser.channels,

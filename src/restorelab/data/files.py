@@ -44,8 +44,10 @@ def _png_is_16bit_color(path: Path) -> bool:
     return header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] in (2, 4, 6)
 
 
-def _decode(path: Path) -> np.ndarray:
-    """`[H, W]` or `[H, W, C]` uint8 / uint16 array, alpha still attached."""
+def decode_image(path: Path) -> np.ndarray:
+    """`[H, W]` or `[H, W, C]` uint8 / uint16 array, alpha still attached (float32 for float
+    TIFFs). The one decoder of the project: training data, `restorelab denoise` and evaluation
+    folders all read files through it, so they agree on every format and bit depth."""
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         import tifffile  # a dependency of scikit-image; reads every bit depth Pillow truncates
@@ -93,7 +95,7 @@ def to_channels(array: np.ndarray, channels: int) -> Tensor:
 
 def read_image(path: Path, channels: int) -> Tensor:
     """One image file as a `[channels, H, W]` uint8 or uint16 tensor (gray, RGB, RGBA, palette)."""
-    return to_channels(_decode(path), channels)
+    return to_channels(decode_image(path), channels)
 
 
 def load_images(
