@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install train test test-all bench clean
+.PHONY: help install train test test-all bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,5 +26,8 @@ test: $(STAMP)  ## run the test suite (CPU, a few minutes)
 bench: $(STAMP)  ## training overhead of the framework against a bare PyTorch loop
 	$(BIN)/python bench/train_overhead.py $(ARGS)
 
+docs: $(STAMP)  ## build the documentation site into site/ (strict: a broken link fails it)
+	$(BIN)/mkdocs build --strict
+
 clean:  ## remove run outputs (logs/) and caches, keep the virtualenv
-	rm -rf logs .pytest_cache
+	rm -rf logs site .pytest_cache

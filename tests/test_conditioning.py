@@ -525,6 +525,11 @@ def test_conditional_blind_training_run(tmp_path: Path, capsys: pytest.CaptureFi
     # the statistics in metrics.json and the configured model summary, which counts FLOPs.
     target = OmegaConf.load(CONF / "callbacks" / "model_summary.yaml").model_summary._target_
     summary = f"callbacks.model_summary={{_target_:{target}}}"
+    import rich
+
+    # Rich's global console keeps the stdout of the first test that printed through it; a fresh
+    # one writes where capsys reads, whatever ran before.
+    rich._console = None
     result = run_train(tmp_path, [
             "model=ffdnet", "model.depth=4", "model.base_channels=8", "noise.sigma=[5,55]",
             "noise.distribution=log_uniform", "debug=fdr", summary,

@@ -182,6 +182,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run_demo(args: argparse.Namespace) -> None:
     import os
+    import signal
     import subprocess
 
     from restorelab import demo_app
@@ -198,7 +199,18 @@ def _run_demo(args: argparse.Namespace) -> None:
     env = dict(os.environ)
     if args.checkpoint:
         env[demo_app.CHECKPOINT_ENV] = str(Path(args.checkpoint).resolve())
-    raise SystemExit(subprocess.call(command, env=env))
+    server = subprocess.Popen(command, env=env)
+    # A SIGTERM to `restorelab demo` (timeout, systemd, docker stop, a test's teardown) reaches
+    # this process only: hand it on, or the Streamlit server would outlive its command.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too (same process group)
+        server.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    raise SystemExit(code)
 
 
 def _benchmark_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,8 +1,10 @@
 """The interactive demo behind `restorelab demo` (Streamlit).
 
-Pick a checkpoint (or a classical method), upload an image or choose a photograph bundled with
-scikit-image, choose a corruption and its level, and compare noisy | restored | clean with their
-PSNR / SSIM; the restored image can be downloaded as a PNG.
+Pick a checkpoint (the shipped `experiments/*/model.safetensors`, a run under `logs/`, or any
+path) or a classical method, upload an image or choose a photograph bundled with scikit-image
+(each marked by how the model used it: training, validation or held out), choose a corruption
+and its level, and compare noisy | restored | clean with their PSNR / SSIM; the restored image can
+be downloaded as a PNG. A corruption other than the one the model was trained on is flagged.
 
 Uploads are checked before they are decoded: files over MAX_UPLOAD_MEGABYTES, images over
 MAX_DECODE_PIXELS (a decompression bomb is a small file that decodes to gigabytes) and files that
@@ -14,16 +16,25 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 CHECKPOINT_ENV = "RESTORELAB_CHECKPOINT"
+# Folders (os.pathsep-separated) searched for `*/model.safetensors`; unset: the repository's
+# `experiments/` and the working directory's; empty: none.
+MODELS_ENV = "RESTORELAB_MODELS"
+# How a model used a bundled photograph, as the picker shows it.
+ROLE_MARKS = {"test": "held out", "val": "validation", "train": "training"}
 MAX_UPLOAD_MEGABYTES = 20
 MAX_DECODE_PIXELS = 40_000_000  # refused above this, before decoding
 WORKING_SIZES = (128, 256, 512, 1024)  # longest side the demo restores at
+# Smallest side the demo takes: SSIM's 11 x 11 Gaussian window (and a net's padding) need room.
+MIN_SIDE = 16
 CORRUPTIONS = {
     # name: (class, level key, (min, max, default, step), label)
     "Gaussian": ("GaussianNoise", "sigma", (0.0, 100.0, 25.0, 1.0), "sigma (0-255)"),
@@ -59,13 +70,20 @@ def read_upload(data: bytes, max_side: int) -> tuple[np.ndarray, str | None]:
     width, height = image.size
     if width * height > MAX_DECODE_PIXELS:
         raise DemoInputError(f"the image is {width} x {height} pixels, {too_large}")
+    if min(width, height) < MIN_SIDE:
+        raise DemoInputError(
+            f"the image is {width} x {height} pixels: the demo needs at least {MIN_SIDE} pixels "
+            "on each side to restore and score it; upload a larger image"
+        )
     message = None
     if max(width, height) > max_side:
         image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale directly
         message = f"downscaled from {width} x {height} to fit {max_side} pixels"
     try:
         image.load()
-        if image.mode.startswith("I"):
+        if image.mode == "F":  # 32-bit float (TIFF): read as it is, checked below
+            array = _float_pixels(np.asarray(image, dtype=np.float32))
+        elif image.mode.startswith("I"):
             array = np.asarray(image, dtype=np.float32) / 65535.0
         else:
             array = np.asarray(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB"))
@@ -76,6 +94,21 @@ def read_upload(data: bytes, max_side: int) -> tuple[np.ndarray, str | None]:
     if max(array.shape[:2]) > max_side:
         array = _downscale(array, max_side)
     return np.clip(array, 0.0, 1.0), message
+
+
+def _float_pixels(array: np.ndarray) -> np.ndarray:
+    """A float image as intensities in [0, 1]. Values already in [0, 1] are taken as they are;
+    others would turn black (or white) under an 8-bit conversion, so they are refused."""
+    finite = array[np.isfinite(array)]
+    if finite.size < array.size:
+        raise DemoInputError("the float image holds NaN or infinite values: fix or mask them first")
+    low, high = float(finite.min()), float(finite.max())
+    if low < 0.0 or high > 1.0:
+        raise DemoInputError(
+            f"the float image has values in [{low:.4g}, {high:.4g}]; the demo reads float images "
+            "as intensities in [0, 1]: rescale it (e.g. divide by its maximum) and upload again"
+        )
+    return array
 
 
 def _downscale(array: np.ndarray, max_side: int) -> np.ndarray:
@@ -138,6 +171,89 @@ def find_checkpoints(root: Path) -> list[str]:
     return [str(p) for p in sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
+def model_folders() -> list[Path]:
+    """Where shipped models are looked for: MODELS_ENV's folders when it is set, else the
+    `experiments/` of the repository this package runs from and of the working directory."""
+    import restorelab
+
+    listed = os.environ.get(MODELS_ENV)
+    if listed is not None:
+        return [Path(folder) for folder in listed.split(os.pathsep) if folder]
+    repository = Path(restorelab.__file__).resolve().parents[2]  # src/restorelab/ -> the repo
+    return [repository / "experiments", Path.cwd() / "experiments"]
+
+
+def find_shipped_models(folders: list[Path]) -> list[str]:
+    """The `<folder>/*/model.safetensors` files, each once (by resolved path), by name."""
+    found: dict[Path, None] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*/model.safetensors")):
+            found.setdefault(path.resolve(), None)
+    return [str(path) for path in found]
+
+
+def model_label(path: str, shipped: set[str]) -> str:
+    """How the model picker names a checkpoint: a shipped model by its folder."""
+    return f"{Path(path).parent.name} (shipped)" if path in shipped else path
+
+
+def photograph_roles(data: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Which bundled photographs a model was trained ("train"), selected ("val") and tested
+    ("test") on, from its `data` config; None: the shipped models' (gray `data=natural`, the
+    default split). Empty when the model was trained on other data."""
+    from restorelab.data.natural import COLOR_IMAGES, GRAY_IMAGES, NaturalImagesDataModule
+    from restorelab.data.patches import split_by_item
+
+    data = dict(data or {"_target_": "NaturalImagesDataModule", "channels": 1})
+    target = str(data.get("_target_", ""))
+    if target.endswith("DeadLeavesDataModule") and data.get("mix_natural", 0) > 0:
+        data = {"channels": data.get("channels", 1)}  # it mixes in the default split's crops
+    elif not target.endswith("NaturalImagesDataModule"):
+        return {}
+    keys = ("channels", "val_fraction", "test_fraction", "split_seed")
+    # The data module's own defaults for the keys a config leaves out (its __init__ loads nothing).
+    hp = NaturalImagesDataModule(**{k: data[k] for k in keys if k in data}).hparams
+    names = COLOR_IMAGES + (GRAY_IMAGES if hp.channels == 1 else ())
+    splits = split_by_item(names, hp.val_fraction, hp.test_fraction, hp.split_seed)
+    return {name: role for role, part in zip(("train", "val", "test"), splits) for name in part}
+
+
+def photograph_options(roles: Mapping[str, str]) -> list[str]:
+    """The bundled photographs, held-out ones first (the default is one a model never saw),
+    then validation, training and unused ones, by name within each."""
+    from restorelab.data.natural import COLOR_IMAGES, GRAY_IMAGES
+
+    order = {"test": 0, "val": 1, "train": 2}
+    return sorted(COLOR_IMAGES + GRAY_IMAGES, key=lambda n: (order.get(roles.get(n), 3), n))
+
+
+def trained_corruptions(noise: Mapping[str, Any] | None) -> list[str]:
+    """Class names of the corruptions a model was trained on, from its `noise` config (the
+    parts of a composition such as `Mixed`); empty when unknown."""
+    if not noise or "_target_" not in noise:
+        return []
+    parts = [value for value in noise.values()
+             if isinstance(value, Mapping) and "_target_" in value]
+    nodes = parts or [noise]
+    return [str(node["_target_"]).rsplit(".", 1)[-1] for node in nodes]
+
+
+def corruption_warning(noise: Mapping[str, Any] | None, corruption: str) -> str | None:
+    """A sentence when the chosen demo `corruption` is not one the model was trained on."""
+    trained = trained_corruptions(noise)
+    chosen = CORRUPTIONS[corruption][0]
+    if not trained or chosen in trained:
+        return None
+    names = {class_name: name for name, (class_name, *_) in CORRUPTIONS.items()}
+    said = " + ".join(names.get(t, t) for t in trained)
+    said = "no synthetic noise (real noisy / clean pairs)" if trained == ["Identity"] else (
+        f"{said} noise")
+    return (
+        f"This model was trained on {said}, not on {corruption} noise: a gain here shows how "
+        "far it carries over, not what a model trained for this corruption would do."
+    )
+
+
 def png_bytes(array: np.ndarray) -> bytes:
     pixels = np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8)
     buffer = io.BytesIO()
@@ -156,7 +272,6 @@ def main() -> None:
     import streamlit as st
 
     from restorelab.baselines import BASELINES, reference_baseline
-    from restorelab.data.natural import COLOR_IMAGES, GRAY_IMAGES
 
     st.set_page_config(page_title="RestoreLab demo", layout="wide")
     st.title("RestoreLab demo")
@@ -164,19 +279,49 @@ def main() -> None:
 
     # ---- the method
     sidebar.header("Model")
-    found = find_checkpoints(Path("logs"))
+    shipped = find_shipped_models(model_folders())
+    found = shipped + find_checkpoints(Path("logs"))
     preset = os.environ.get(CHECKPOINT_ENV, "")
     options = ([preset] if preset else []) + [c for c in found if c != preset]
-    picked = sidebar.selectbox("run folder", options or ["(none found under logs/)"], key="run")
+    picked = sidebar.selectbox(
+        "model", options or ["(none: no experiments/*/model.safetensors, nothing under logs/)"],
+        format_func=lambda path: model_label(path, set(shipped)), key="run",
+    )
     typed = sidebar.text_input("or a path (.ckpt, .safetensors, run folder)", key="checkpoint")
     checkpoint = typed.strip() or (picked if options else None)
     baselines = [name for name, b in BASELINES.items() if b.available and name != "noisy"]
     methods = (["checkpoint"] if checkpoint else []) + baselines
     method = sidebar.selectbox("restore with", methods, key="method")
+    try:
+        denoiser = _cached_denoiser(st, checkpoint) if method == "checkpoint" else None
+    except Exception as error:  # shown, not raised: a wrong path must not end the session
+        st.error(f"could not load {checkpoint}: {error}")
+        return
+    config = denoiser.config if denoiser is not None and denoiser.config is not None else {}
+    if denoiser is not None and config.get("noise"):
+        sidebar.caption(f"trained on: {describe_noise(config['noise'])}")
 
     # ---- the image
     sidebar.header("Image")
     source = sidebar.radio("source", ["bundled photograph", "upload"], key="source")
+    name = None
+    if source != "upload":
+        # A run's own config says which photographs it saw; an export keeps no data config, and
+        # the shipped models' split is the one the marks then show.
+        own = denoiser is not None and config.get("data") is not None
+        try:
+            roles = photograph_roles(config["data"] if own else None)
+        except Exception:  # noqa: BLE001  a config from another version must not end the session
+            own, roles = False, photograph_roles(None)
+        name = sidebar.selectbox(
+            "photograph", photograph_options(roles), key="name",
+            format_func=lambda n: f"{n} · {ROLE_MARKS[roles[n]]}" if n in roles else n,
+        )
+        whose = "this model" if own else "the shipped models (experiments/natural_gray_*)"
+        sidebar.caption(
+            f"Marks: how {whose} used each photograph. Held-out ones show what a model does "
+            "on images it never saw." if roles else "This model saw none of these photographs."
+        )
     max_side = sidebar.select_slider("working size (longest side)", WORKING_SIZES, 256, key="size")
     channels_choice = sidebar.radio("color", ["as the model", "gray", "RGB"], key="color")
 
@@ -199,25 +344,26 @@ def main() -> None:
             if message:
                 st.warning(message)
         else:
-            name = sidebar.selectbox("photograph", sorted(COLOR_IMAGES + GRAY_IMAGES), key="name")
             clean = bundled_image(name, max_side)
     except DemoInputError as error:
         st.error(str(error))
         return
 
-    try:
-        denoiser = _cached_denoiser(st, checkpoint) if method == "checkpoint" else None
-    except Exception as error:  # shown, not raised: a wrong path must not end the session
-        st.error(f"could not load {checkpoint}: {error}")
-        return
+    warning = corruption_warning(config.get("noise"), corruption) if denoiser else None
+    if warning:
+        st.warning(warning)
     channels = {"gray": 1, "RGB": 3}.get(channels_choice)
     channels = channels or (denoiser.channels if denoiser else clean.shape[-1])
     clean = to_channels(clean, channels)
     noisy = corrupt(clean, corruption, level, seed)
     sigma = level / 255.0 if corruption == "Gaussian" else None
+    model_sigma = _model_sigma_control(sidebar, denoiser, level if sigma is not None else None)
     with st.spinner("restoring..."):
         if denoiser is not None:
-            restored = denoiser.denoise(noisy.astype(np.float32))
+            restored = denoiser.denoise(noisy.astype(np.float32), model_sigma)
+            if denoiser.takes_noise_level:
+                st.caption(f"noise level given to the model: sigma {denoiser.last_sigma:.1f} "
+                           f"({denoiser.sigma_source})")
         else:
             restored = restore_with_baseline(method, noisy, sigma)
 
@@ -244,6 +390,36 @@ def main() -> None:
         f"baselines get the true sigma for Gaussian noise. The classical reference for this "
         f"corruption is {reference}."
     )
+
+
+def describe_noise(noise: Mapping[str, Any]) -> str:
+    """A model's training corruption in words: "Gaussian, sigma 25" or "Gaussian, sigma 0-55"."""
+    from omegaconf import OmegaConf
+
+    names = {class_name: (name, key) for name, (class_name, key, *_) in CORRUPTIONS.items()}
+    trained = trained_corruptions(noise)
+    described = []
+    for class_name in trained:
+        name, key = names.get(class_name, (class_name, None))
+        level = noise.get(key) if key and len(trained) == 1 else None  # a part's own level: no
+        if OmegaConf.is_list(level) or isinstance(level, (list, tuple)):
+            level = "-".join(str(value) for value in level)  # blind: a range, e.g. 0-55
+        described.append(f"{name}, {key} {level}" if level is not None else name)
+    return " + ".join(described) or "unknown"
+
+
+def _model_sigma_control(sidebar, denoiser, true_sigma: float | None) -> float | None:
+    """For a net that takes the noise level: its own control, "estimate" or a set value
+    (0-255), defaulting to the corruption's true sigma. None: estimate (or a blind net)."""
+    if denoiser is None or not denoiser.takes_noise_level:
+        return None
+    sidebar.header("Noise level given to the model")
+    how = sidebar.radio("sigma", ["estimate from the image", "set"], key="sigma_mode")
+    if how != "set":
+        return None
+    default = float(true_sigma) if true_sigma is not None else 25.0
+    return float(sidebar.slider("sigma (0-255)", 0.0, 100.0, min(default, 100.0), 1.0,
+                                key="model_sigma"))
 
 
 def _cached_denoiser(st, checkpoint: str):

@@ -24,7 +24,6 @@ import csv
 import io
 import json
 import math
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,7 +356,10 @@ def validation_images(study: Study) -> str:
         count = run.get("val_images")
         config_path = job_dir / ".hydra" / "config.yaml"
         if count is None and config_path.is_file():
-            count = (OmegaConf.load(config_path).get("data") or {}).get("val_images")
+            try:
+                count = (OmegaConf.load(config_path).get("data") or {}).get("val_images")
+            except Exception:  # noqa: BLE001  an interpolation only a run can resolve: no count
+                count = None
         counts.add(count)
         hydra_path = job_dir / ".hydra" / "hydra.yaml"
         if hydra_path.is_file():

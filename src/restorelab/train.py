@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from restorelab.atomic import write_text_atomic
 from restorelab.callbacks import InterruptCheckpoint
 from restorelab.checkpoints import AtomicCheckpointIO, check_resume_checkpoint
-from restorelab.console import print_config_tree, print_results
+from restorelab.console import print_config_tree, print_results, quiet_third_party
 from restorelab.distributed import teardown, use_job_command_for_ranks
 from restorelab.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from restorelab.models.stats import example_input, macs_per_pixel
@@ -154,6 +154,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     A run stopped by SIGTERM or Ctrl-C saves `checkpoints/interrupted.ckpt`, writes
     `metrics.json` with status "interrupted", and raises `TrainingInterrupted`.
     """
+    quiet_third_party()
     _print_each_log_line_once()
     output_dir = Path(cfg.paths.output_dir)
     print_config_tree(cfg, output_dir / "config_tree.log")
@@ -232,11 +233,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         write_metrics(metrics_path, result)
         raise
     result["run_dir"] = str(output_dir)
+    result["val_images"] = _count(datamodule, "val")  # what the study's curves average
     write_metrics(metrics_path, result)
     print_results(result, output_dir, result.get("best_checkpoint"))
     _finish_wandb(loggers)
     teardown(trainer)
     return result
+
+
+def _count(datamodule: L.LightningDataModule, split: str) -> int | None:
+    """Images (or items) in a split of a set-up DataModule, None when it cannot say."""
+    names = getattr(datamodule, "splits", {}).get(split)
+    if names:
+        return len(names)
+    dataset = getattr(datamodule, "datasets", {}).get(split)
+    try:
+        return len(dataset) if dataset is not None else None
+    except TypeError:
+        return None
 
 
 def _with_atomic_checkpoints(plugins: Any) -> list[Any]:
