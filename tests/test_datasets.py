@@ -692,7 +692,18 @@ def test_bundled_documents_flip_but_never_rotate_and_check_their_arguments() -> 
 
 # ---------------------------------------------------------------------------------- training
 # Per data config: the fixture it reads (under <tmp>/data, the run's data_dir) and small sizes.
+def train400_tree(root: Path) -> Path:
+    """Train400's layout, <data_dir>/benchmarks/train400/test_001.png ... test_400.png, as small
+    gray crops (the set is checked by its full file list)."""
+    base = root / "benchmarks" / "train400"
+    base.mkdir(parents=True)
+    for i in range(1, 401):
+        Image.fromarray(smooth_image(40, 40, 1, i).reshape(40, 40)).save(base / f"test_{i:03d}.png")
+    return base
+
+
 FAST_DATA = {
+    "train400": (train400_tree, ["data.patch_size=32", "data.val_images=4"]),
     "mnist": (lambda root: mnist_tree(root / "MNIST" / "raw", gz=True), ["data.download=false"]),
     "fashion_mnist": (lambda root: mnist_tree(root / "FashionMNIST" / "raw", gz=False),
                       ["data.download=false"]),

@@ -61,3 +61,33 @@ def test_the_model_cards_name_their_weights_command_and_baseline() -> None:
         card = (EXPERIMENTS / name / "README.md").read_text()
         assert "model.safetensors" in card and "load_denoiser" in card
         assert f"experiment={name}" in card and "BM3D" in card
+
+
+# The Train400 DRUNet on the first three BSD68 images, literature protocol, the true sigma given:
+# (sigma, floor) with the floor 0.3 dB under the card's measured mean of these three images.
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DRUNET_BSD68_FLOORS = [
+    (15, 29.3),  # measured 29.61 (27.08, 30.97, 30.76)
+    (25, 27.2),  # measured 27.51 (25.02, 28.90, 28.62)
+    (50, 24.5),  # measured 24.87 (22.63, 26.33, 25.64)
+]
+
+
+@pytest.mark.parametrize(("sigma", "floor"), DRUNET_BSD68_FLOORS)
+def test_train400_drunet_on_bsd68_images(sigma: int, floor: float) -> None:
+    if not (SHARED / "bsd68").is_dir():
+        pytest.skip(f"{SHARED / 'bsd68'} is absent (shared/ beside the repository)")
+    from restorelab.benchmarks.protocol import LiteratureProtocol
+    from restorelab.benchmarks.sets import get_set
+
+    path = EXPERIMENTS / "train400_drunet" / "model.safetensors"
+    assert path.is_file(), f"{path} is missing: the reference weights ship with the repository"
+    denoiser = load_denoiser(path, device="cpu", tile_size=None)
+    assert denoiser.takes_noise_level
+    protocol = LiteratureProtocol()
+    scores = []
+    for index, (_, clean) in enumerate(get_set("bsd68").load(SHARED / "bsd68")[:3]):
+        finished = protocol.finish(denoiser.denoise(protocol.noisy(clean, index, sigma), sigma))
+        scores.append(protocol.score(finished, clean)[0])
+    assert denoiser.sigma_source == "given"
+    assert np.mean(scores) > floor, f"mean PSNR {np.mean(scores):.2f} dB at sigma={sigma}"
