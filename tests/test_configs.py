@@ -14,8 +14,8 @@ from conftest import CONF, FAST, compose_train, config_files
 from restorelab.train import build_module, instantiate_group
 
 # Groups whose choice is swapped in `train.yaml`'s defaults list.
-SWAPPABLE = ["data", "model", "noise", "loss", "optimizer", "scheduler", "trainer", "logger",
-             "callbacks", "debug", "experiment"]
+SWAPPABLE = ["data", "model", "noise", "loss", "objective", "optimizer", "scheduler", "trainer",
+             "logger", "callbacks", "debug", "experiment"]
 CASES = [(group, name) for group in SWAPPABLE for name in config_files(group)]
 
 

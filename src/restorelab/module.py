@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from functools import partial
 from typing import Any
 
@@ -14,6 +15,9 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from restorelab.errors import ConfigError, NonFiniteLossError
 from restorelab.models.conditioning import restore, takes_noise_level
+from restorelab.objectives import Objective, Supervised, TrainingStep, fixed_sigma
+
+log = logging.getLogger(__name__)
 
 # Validation and test draw their noise from different fixed streams, so the model is never
 # selected on the very noise it is tested on.
@@ -57,6 +61,10 @@ class DenoisingModule(L.LightningModule):
         val_seed: base seed of the validation and test noise.
         num_grid_images: images kept from the first validation and test batch for image grids.
         monitor, monitor_mode: the metric schedulers such as ReduceLROnPlateau watch.
+        objective: how a training batch becomes a loss (`restorelab.objectives`); None is
+            `Supervised`. When the data module has a true `noisy_only` attribute its batches are
+            noisy observations: they are never corrupted again, and validation and test, which
+            have no clean image, report the objective's loss only (`val/loss`, `test/loss`).
     """
 
     def __init__(
@@ -72,10 +80,12 @@ class DenoisingModule(L.LightningModule):
         num_grid_images: int = 4,
         monitor: str = "val/psnr",
         monitor_mode: str = "max",
+        objective: Objective | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
-            ignore=["net", "corruption", "loss", "optimizer", "scheduler"], logger=False
+            ignore=["net", "corruption", "loss", "optimizer", "scheduler", "objective"],
+            logger=False,
         )
         self.net = net
         self.corruption = corruption
@@ -86,9 +96,21 @@ class DenoisingModule(L.LightningModule):
         self._loss_takes_mask = "mask" in inspect.signature(loss.forward).parameters
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.objective = objective if objective is not None else Supervised()
+        self.objective.check_sigma_source(corruption)
+        if not self.objective.uses_loss and not isinstance(loss, nn.MSELoss):
+            log.warning(
+                "objective %s trains with the MSE its method is derived for; the configured "
+                "loss %s is used for val/loss only", type(self.objective).__name__,
+                type(loss).__name__,
+            )
+        # Set in `setup` from the data module: training batches are already noisy observations.
+        self.noisy_only = False
+        self._stated_sigma = fixed_sigma(corruption)
 
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         self.val_metrics = _quality_metrics().clone(prefix="val/")
         self.val_noisy_psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
         self.val_psnr_best = MaxMetric()
@@ -165,11 +187,47 @@ class DenoisingModule(L.LightningModule):
             return self.loss(restored, clean, mask=mask)
         return self.loss(restored, clean)
 
+    def _step(self, batch: Any) -> TrainingStep:
+        return TrainingStep(
+            batch=batch,
+            noisy_only=self.noisy_only,
+            pair=lambda b: self._pair(b, self.corruption, None),
+            restore=self,
+            loss=self._loss,
+            # Moved per step: `setup` runs before Lightning puts the module on its device.
+            sigma=None if self._stated_sigma is None else self._stated_sigma.to(self.device),
+        )
+
     # ------------------------------------------------------------------ steps
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        self.noisy_only = bool(getattr(datamodule, "noisy_only", False))
+        if not self.noisy_only:
+            return
+        name = type(self.objective).__name__
+        if self.objective.needs_clean:
+            raise ConfigError(
+                f"data.noisy_only=true holds no clean image and no second noisy draw, which "
+                f"objective {name} needs: use objective=neighbor2neighbor, noise2void or r2r"
+            )
+        if self._net_takes_level and self._stated_sigma is None:
+            raise ConfigError(
+                f"model {type(self.net).__name__} takes the noise level, but noisy-only images "
+                "carry none: state it with a fixed noise.sigma (e.g. noise.sigma=25) or train a "
+                "blind model"
+            )
+        if self.hparams.monitor.startswith("val/") and self.hparams.monitor != "val/loss":
+            raise ConfigError(
+                f"data.noisy_only=true has no clean images to score {self.hparams.monitor}: "
+                "add monitor=val/loss monitor_mode=min"
+            )
+        log.info(
+            "data.noisy_only: no clean images; validation and test report the self-supervised "
+            "loss (val/loss, test/loss) and the image grids only, no PSNR or SSIM"
+        )
+
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        noisy, clean, mask, sigma = self._pair(batch, self.corruption, None)
-        restored = self(noisy, sigma)
-        loss = self._loss(restored, clean, mask)
+        loss = self.objective(self._step(batch))
         if not torch.isfinite(loss):
             # Raised before backward: the weights and every checkpoint on disk stay finite.
             raise NonFiniteLossError(
@@ -190,6 +248,8 @@ class DenoisingModule(L.LightningModule):
         self.val_psnr_best.reset()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if self.noisy_only:
+            return self._noisy_only_eval("val", batch, batch_idx)
         noisy, clean, mask, sigma = self._pair(
             batch, self.corruption, self._noise_generator("val", batch_idx)
         )
@@ -214,7 +274,23 @@ class DenoisingModule(L.LightningModule):
         if batch_idx == 0:
             self._keep_samples("val", noisy, restored, clean)
 
+    def _noisy_only_eval(self, stage: str, batch: Tensor, batch_idx: int) -> None:
+        """Validation or test on noisy observations: the objective's loss, with its random
+        masks and noises drawn from a fixed seed so every epoch scores the same loss."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self._noise_generator(stage, batch_idx).initial_seed())
+            loss = self.objective(self._step(batch))
+        metric = self.val_loss if stage == "val" else self.test_loss
+        metric(loss)
+        self.log(f"{stage}/loss", metric, on_epoch=True, prog_bar=stage == "val")
+        if batch_idx == 0:
+            restored = self(batch, self._step(batch).sigma)
+            self._keep_samples(stage, batch, restored, batch)
+
     def on_validation_epoch_end(self) -> None:
+        if self.noisy_only:
+            return
         psnr = self.val_metrics["psnr"].compute()
         self.val_psnr_best(psnr)
         self.log("val/psnr_best", self.val_psnr_best.compute(), prog_bar=False)
@@ -225,6 +301,8 @@ class DenoisingModule(L.LightningModule):
             self.log("val/psnr_levels", levels.mean(), prog_bar=False)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
+        if self.noisy_only:
+            return self._noisy_only_eval("test", batch, batch_idx)
         noisy, clean, mask, sigma = self._pair(
             batch, self.corruption, self._noise_generator("test", batch_idx)
         )

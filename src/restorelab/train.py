@@ -48,6 +48,7 @@ def build_module(cfg: DictConfig) -> DenoisingModule:
         net=hydra.utils.instantiate(cfg.model),
         corruption=hydra.utils.instantiate(cfg.noise),
         loss=hydra.utils.instantiate(cfg.loss),
+        objective=hydra.utils.instantiate(cfg.objective) if cfg.get("objective") else None,
         optimizer=hydra.utils.instantiate(cfg.optimizer),
         scheduler=scheduler,
         monitor=cfg.monitor,

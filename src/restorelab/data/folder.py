@@ -17,6 +17,10 @@ class FolderDataModule(SplitDataModule):
     random `patch_size` crops with flips and rotations; validation and test score the
     `eval_size` tiles of their images (whole images, batch size 1, when null). All images are
     decoded once in `setup` and kept in memory at their bit depth.
+
+    With `noisy_only` the images are the noisy observations themselves: the training step must
+    not corrupt them again (a self-supervised objective, `restorelab.objectives`), and as no
+    clean image exists, validation and test report the objective's loss only.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class FolderDataModule(SplitDataModule):
         split_seed: int = 0,
         strict: bool = False,
         small_images: str = "pad",
+        noisy_only: bool = False,
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
@@ -45,6 +50,7 @@ class FolderDataModule(SplitDataModule):
         self.save_hyperparameters(logger=False)
         self.channels = channels
         self.whole_image_eval = eval_size is None
+        self.noisy_only = noisy_only
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
