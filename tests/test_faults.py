@@ -55,19 +55,11 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *parts: str) -> s
 @pytest.fixture(scope="module")
 def export_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny trained U-Net, exported to safetensors (a self-contained model file)."""
-    from conftest import FAST, FAST_NATURAL, compose_train
-    from omegaconf import OmegaConf, open_dict
+    from test_inference import tiny_run
 
     from restorelab.export import export
 
-    root = tmp_path_factory.mktemp("run")
-    overrides = ["model.base_channels=4", "model.depth=2", "debug=limit", "trainer.max_epochs=1"]
-    run_train(root, overrides)
-    cfg = compose_train(root, FAST + FAST_NATURAL + overrides)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    (root / ".hydra").mkdir(exist_ok=True)
-    OmegaConf.save(cfg, root / ".hydra" / "config.yaml")
+    root = tiny_run(tmp_path_factory.mktemp("run"))
     return export(root, "safetensors", root / "model.safetensors")
 
 

@@ -35,7 +35,9 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--images", help="a folder of clean images (PNG, JPEG, TIFF, BMP)")
     source.add_argument("--data", help="a dataset config (conf/data/NAME.yaml); default: the "
                         "run's own dataset, or natural without a checkpoint")
-    p.add_argument("--split", default="test", choices=("test", "val"))
+    p.add_argument("--split", default="test", choices=("test", "val"),
+                   help="which split of the dataset config to score (default: test; val is what "
+                   "the run was selected on)")
     p.add_argument("--noise", help="a corruption config (conf/noise/NAME.yaml); default: the "
                    "run's own, or gaussian without a checkpoint")
     p.add_argument("--levels", nargs="+", type=float,
@@ -45,7 +47,8 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
                    "nlm wavelet bm3d")
     p.add_argument("--curve", action="store_true",
                    help="also PSNR against Gaussian sigma (curve.csv, curve.png)")
-    p.add_argument("--curve-sigmas", nargs="+", type=float, default=[5, 15, 25, 35, 50, 65, 75])
+    p.add_argument("--curve-sigmas", nargs="+", type=float, default=[5, 15, 25, 35, 50, 65, 75],
+                   help="Gaussian sigmas (0-255) of the --curve (default: 5 15 25 35 50 65 75)")
     p.add_argument("--curve-images", type=int, help="use only the first N images for the curve")
     p.add_argument("--channels", type=int, choices=(1, 3),
                    help="gray or RGB for baselines alone (a checkpoint sets its own)")

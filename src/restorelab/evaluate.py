@@ -151,7 +151,10 @@ def evaluate(
     if progress:
         from rich.progress import track
 
-        iterator = track(jobs, description="evaluating", transient=True)
+        names = ", ".join(m.name for m in methods)
+        iterator = track(  # one tick per noisy image: every method (BM3D too) has restored it
+            jobs, description=f"scoring {names} on {len(images)} images x {len(levels)} levels"
+        )
     for level, index, image in iterator:
         noisy = corrupt(image, index, level, seed)
         sample: dict[str, Any] = {"image": image.name, "noisy": noisy.clamp(0, 1),
