@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -116,3 +118,23 @@ def run_cli(script: str, *args: str, cwd: Path, timeout: int = 900) -> subproces
         [sys.executable, str(ROOT / script), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+
+class CleanImages(L.LightningDataModule):
+    """A tiny data module of clean images for `validate` / `test` calls, in batches of 8."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        super().__init__()
+        self.images = images
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.images, batch_size=8)
+
+    test_dataloader = val_dataloader
+
+
+def eval_trainer() -> L.Trainer:
+    """A quiet CPU trainer without loggers or checkpoints, for `validate` / `test` calls."""
+    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import CONF, compose_train, run_train
+from conftest import CleanImages, eval_trainer, CONF, compose_train, run_train
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.model_summary import ModelSummary
 from omegaconf import OmegaConf
@@ -207,20 +207,6 @@ def _module(net: nn.Module, corruption: nn.Module) -> DenoisingModule:
     )
 
 
-class _Images(L.LightningDataModule):
-    def __init__(self, images: torch.Tensor) -> None:
-        super().__init__()
-        self.images = images
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.images, batch_size=8)
-
-    test_dataloader = val_dataloader
-
-
-def _trainer() -> L.Trainer:
-    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False)
 
 
 def _assert_sigma_is_the_noise(calls: list, clean: torch.Tensor) -> None:
@@ -241,7 +227,7 @@ def test_module_hands_the_drawn_level_to_a_conditional_net_in_every_stage() -> N
     _assert_sigma_is_the_noise(net.calls, clean)
     # Validation: the blind draw, then each fixed level of level_corruptions.
     net.calls.clear()
-    metrics = _trainer().validate(module, datamodule=_Images(clean), verbose=False)[0]
+    metrics = eval_trainer().validate(module, datamodule=CleanImages(clean), verbose=False)[0]
     assert {"val/psnr_sigma15", "val/psnr_sigma25", "val/psnr_sigma50"} <= set(metrics)
     assert len(net.calls) == 1 + 3
     _assert_sigma_is_the_noise(net.calls, clean)
@@ -250,7 +236,7 @@ def test_module_hands_the_drawn_level_to_a_conditional_net_in_every_stage() -> N
     assert torch.cat(fixed).tolist() == pytest.approx([15 / 255, 25 / 255, 50 / 255])
     # Test.
     net.calls.clear()
-    _trainer().test(module, datamodule=_Images(clean), verbose=False)
+    eval_trainer().test(module, datamodule=CleanImages(clean), verbose=False)
     assert len(net.calls) == 1
     _assert_sigma_is_the_noise(net.calls, clean)
 
@@ -260,7 +246,7 @@ def test_module_calls_a_blind_net_with_the_image_alone() -> None:
     net = BlindRecorder()
     module = _module(net, GaussianNoise(sigma=[5, 55]))
     module.training_step(clean, 0)
-    _trainer().validate(module, datamodule=_Images(clean), verbose=False)
+    eval_trainer().validate(module, datamodule=CleanImages(clean), verbose=False)
     assert net.calls == 1 + 1 + 3
 
 

@@ -8,6 +8,7 @@ from functools import partial
 import lightning as L
 import pytest
 import torch
+from conftest import CleanImages, eval_trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -34,20 +35,6 @@ def _module(corruption: nn.Module) -> DenoisingModule:
     )
 
 
-class _CleanImages(L.LightningDataModule):
-    def __init__(self, images: torch.Tensor) -> None:
-        super().__init__()
-        self.images = images
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.images, batch_size=8)
-
-    test_dataloader = val_dataloader
-
-
-def _trainer() -> L.Trainer:
-    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False)
 
 
 def _expected_psnr(sigma: float) -> float:
@@ -58,8 +45,8 @@ def _expected_psnr(sigma: float) -> float:
 def test_validation_scores_the_same_noise_every_epoch() -> None:
     images = torch.full((16, 1, 48, 48), 0.5)
     module = _module(GaussianNoise(sigma=25))
-    first = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
-    second = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    first = eval_trainer().validate(module, datamodule=CleanImages(images), verbose=False)[0]
+    second = eval_trainer().validate(module, datamodule=CleanImages(images), verbose=False)[0]
     assert first == second
     # The pass-through net's PSNR is the noisy input's, at the requested sigma.
     assert first["val/psnr"] == pytest.approx(first["val/psnr_noisy"], abs=1e-4)
@@ -69,7 +56,7 @@ def test_validation_scores_the_same_noise_every_epoch() -> None:
 def test_blind_noise_is_also_scored_at_fixed_levels() -> None:
     images = torch.full((16, 1, 48, 48), 0.5)
     module = _module(GaussianNoise(sigma=[5, 55]))
-    metrics = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    metrics = eval_trainer().validate(module, datamodule=CleanImages(images), verbose=False)[0]
     for sigma in (15, 25, 50):
         assert metrics[f"val/psnr_sigma{sigma}"] == pytest.approx(_expected_psnr(sigma), abs=0.1)
     # A blind recipe selects on the mean over the fixed levels.
@@ -79,15 +66,15 @@ def test_blind_noise_is_also_scored_at_fixed_levels() -> None:
 
 def test_fixed_noise_has_no_level_mean() -> None:
     images = torch.full((8, 1, 32, 32), 0.5)
-    metrics = _trainer().validate(_module(GaussianNoise(sigma=25)),
-                                  datamodule=_CleanImages(images), verbose=False)[0]
+    metrics = eval_trainer().validate(_module(GaussianNoise(sigma=25)),
+                                  datamodule=CleanImages(images), verbose=False)[0]
     assert "val/psnr_levels" not in metrics
 
 
 def test_test_metrics_include_the_noisy_baseline() -> None:
     images = torch.rand(8, 3, 32, 32) * 0.6 + 0.2
     module = _module(GaussianNoise(sigma=15))
-    metrics = _trainer().test(module, datamodule=_CleanImages(images), verbose=False)[0]
+    metrics = eval_trainer().test(module, datamodule=CleanImages(images), verbose=False)[0]
     assert set(metrics) >= {"test/psnr", "test/ssim", "test/psnr_noisy", "test/ssim_noisy"}
     assert metrics["test/psnr"] == pytest.approx(metrics["test/psnr_noisy"], abs=1e-4)
     assert 0 < metrics["test/ssim"] < 1
@@ -115,7 +102,7 @@ def test_training_noise_is_fresh_and_input_untouched() -> None:
 def test_identity_corruption_gives_infinite_noisy_psnr() -> None:
     images = torch.rand(8, 1, 32, 32)
     module = _module(Identity())
-    metrics = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    metrics = eval_trainer().validate(module, datamodule=CleanImages(images), verbose=False)[0]
     assert math.isinf(metrics["val/psnr_noisy"])
 
 
@@ -179,7 +166,7 @@ def test_ssim_loss_trains_through_the_module_and_checks_its_inputs() -> None:
 def test_damaged_pixels_are_scored_and_weighted_through_the_mask() -> None:
     images = torch.full((8, 1, 32, 32), 0.5)
     module = _module(Occlusion(count=1, size=8, fill="zeros"))
-    metrics = _trainer().validate(module, datamodule=_CleanImages(images), verbose=False)[0]
+    metrics = eval_trainer().validate(module, datamodule=CleanImages(images), verbose=False)[0]
     # The pass-through net leaves the zero-filled squares: error 0.5 on every damaged pixel.
     assert metrics["val/psnr_damaged"] == pytest.approx(-10 * math.log10(0.25), abs=1e-3)
     assert metrics["val/psnr_damaged"] < metrics["val/psnr"]
