@@ -5,7 +5,8 @@ command is the whole sweep (`-m` and every swept value), so each rank would re-r
 write extra output folders. Here ranks are started with the job's own overrides instead, as a
 single run writing into the job's folder. After a job, the process group and the environment
 variables the launcher set are cleared, so the next job of the sweep starts its own ranks
-instead of believing they already exist.
+instead of believing they already exist. And a process group that never forms (a node that
+never starts) ends in one line that says who was expected where, not in a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch.distributed
@@ -22,13 +24,20 @@ import torch.distributed
 _LAUNCHER_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
+# The command that starts a training job, before its overrides. Empty: the script this process
+# runs (`python train.py`); `restorelab train` sets its own, since its argv[0] is the `restorelab`
+# command without the `train` that selects the job.
+JOB_COMMAND: list[str] = []
+
+
 def hydra_job_command(local_rank: int) -> tuple[Sequence[str], str]:
     """The command that starts `local_rank` of the current Hydra job (run or multirun job)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import get_original_cwd, to_absolute_path
 
     hydra_cfg = HydraConfig.get()
-    command = [sys.executable, to_absolute_path(sys.argv[0]), *hydra_cfg.overrides.task]
+    start = JOB_COMMAND or [sys.executable, to_absolute_path(sys.argv[0])]
+    command = [*start, *hydra_cfg.overrides.task]
     command += [
         f'hydra.run.dir="{hydra_cfg.runtime.output_dir}"',
         f"hydra.job.name={hydra_cfg.job.name}_rank{local_rank}",
@@ -54,3 +63,22 @@ def teardown(trainer: L.Trainer) -> None:
     if trainer.world_size > 1 and trainer.global_rank == 0:
         for name in _LAUNCHER_VARIABLES:
             os.environ.pop(name, None)
+
+
+def rendezvous_failure(error: BaseException, cfg: Any) -> str | None:
+    """One line for a process group that did not form within the strategy's timeout (the other
+    nodes never started, or cannot reach the master address); None for any other error."""
+    joining = (torch.distributed.DistStoreError, torch.distributed.DistNetworkError)
+    if not isinstance(error, joining):
+        return None
+    trainer = cfg.get("trainer") or {}
+    nodes, devices = trainer.get("num_nodes", 1), trainer.get("devices", 1)
+    where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+    detail = " ".join(str(error).split()).split(" Exception raised from")[0]
+    return (
+        f"the {nodes} x {devices} processes of trainer.num_nodes={nodes} trainer.devices={devices} "
+        f"did not all join at {where} ({detail}): start every node's process with the same "
+        f"MASTER_ADDR and MASTER_PORT and NODE_RANK=0..{nodes - 1} (srun and torchrun set them), "
+        "raise trainer.strategy.timeout.seconds if nodes start late, or train on one node with "
+        "trainer.num_nodes=1"
+    )

@@ -31,7 +31,9 @@ _DATA_MINIMUMS = (
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Refuses data keys that no loader can use (`data.batch_size=0`, a negative worker count)."""
+    """Refuses data keys that no loader can use (`data.batch_size=0`, a negative worker count),
+    and a GPU trainer on a machine without one."""
+    _check_accelerator(cfg)
     data = cfg.get("data") or {}
     for key, minimum, meaning in _DATA_MINIMUMS:
         if key not in data or data[key] is None:
@@ -41,6 +43,25 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"data.{key}={value!r} cannot work: it must be an integer >= {minimum} ({meaning})"
             )
+
+
+def _check_accelerator(cfg: DictConfig) -> None:
+    trainer = cfg.get("trainer") or {}
+    if str(trainer.get("accelerator", "auto")) not in ("gpu", "cuda"):
+        return
+    devices = trainer.get("devices", 1)
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    wanted = devices if isinstance(devices, int) and not isinstance(devices, bool) else 1
+    if found >= max(wanted, 1):
+        return
+    on_cpu = "trainer=ddp_cpu" if wanted > 1 else "trainer=cpu"
+    has = f"{found} GPU{'s' if found > 1 else ''}" if found else "no GPU that PyTorch can use"
+    asked = f"{wanted} GPU{'s' if wanted > 1 else ''}"
+    raise ConfigError(
+        f"trainer.accelerator={trainer.accelerator} asks for {asked} (trainer.devices={devices}), "
+        f"but this machine has {has}: run on the CPU with {on_cpu}"
+        + (f", or set trainer.devices={found}" if found else "")
+    )
 
 
 def check_model(cfg: DictConfig, datamodule: Any) -> None:

@@ -99,7 +99,9 @@ def planned_grid(root: Path) -> list[dict[str, str]] | None:
     sweeper = hydra_cfg.get("sweeper", {})
     if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):
         return None
-    params = OmegaConf.to_container(sweeper.get("params") or {}, resolve=False)
+    # A plain `train.py -m a=1,2` has no sweeper params: its grid is all in the overrides.
+    params = sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=False) if params else {}
     arguments = [f"{key}={value}" for key, value in params.items()]
     arguments += list(hydra_cfg.get("overrides", {}).get("task", []))  # as the sweeper merges
     try:

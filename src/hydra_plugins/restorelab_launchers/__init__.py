@@ -1,0 +1,1 @@
+"""RestoreLab's Hydra launchers; Hydra takes launchers from the `hydra_plugins` namespace only."""
