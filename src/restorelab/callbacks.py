@@ -1,6 +1,6 @@
 """Callbacks that the Lightning library does not ship: labelled image grids for every logger, a
-progress bar that counts epochs from one, and the checkpoint a run saves when a signal or an
-error stops it."""
+progress bar that counts epochs from one, the checkpoint a run saves when a signal or an error
+stops it, and Lightning's EMA of the weights made the run's model everywhere it is read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
@@ -182,3 +182,86 @@ class InterruptCheckpoint(L.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {}
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """Lightning's `ModelCheckpoint` whose `last.ckpt` is the latest state, every time.
+
+    Since Lightning 2.6, `save_last` writes `last.ckpt` only when a top-k checkpoint is saved in
+    the same step: with `save_top_k: 1`, only when `monitor` improved, so `last.ckpt` was a copy
+    of the best, and resuming from it repeated every epoch since. This saves it whenever the
+    parent would have considered saving (each epoch's end, or each validation).
+    """
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        due = not self._should_skip_saving_checkpoint(trainer) and (
+            self._should_save_on_train_epoch_end(trainer))
+        super().on_train_epoch_end(trainer, module)
+        if due:
+            self._keep_last(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        due = not self._should_skip_saving_checkpoint(trainer) and not (
+            self._should_save_on_train_epoch_end(trainer))
+        super().on_validation_end(trainer, module)
+        if due:
+            self._keep_last(trainer)
+
+    def _keep_last(self, trainer: L.Trainer) -> None:
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+# The key an averaging run's checkpoints carry, saying which weights their `state_dict` holds.
+WEIGHTS_KEY = "restorelab_weights"
+
+
+class EMAWeights(EMAWeightAveraging):
+    """An exponential moving average of the weights, Lightning's `EMAWeightAveraging`, as the
+    run's model: `callbacks=with_ema`, `callbacks.ema.decay=0.9999`.
+
+    After each optimizer step the average moves `1 - decay` of the way to the trained weights
+    (from `update_starting_at_step` on, when given). Validation scores the averaged weights, so
+    the best checkpoint is the best average; every checkpoint holds them as its `state_dict`
+    (which `load_denoiser`, `restorelab export` and `restorelab eval` read), keeps the raw
+    weights in `current_model_state` for resuming, and names them under `restorelab_weights`.
+
+    Unlike Lightning's own callback, a checkpoint loaded after fitting (the test of the best
+    checkpoint) keeps its averaged weights: Lightning's would put the raw ones back.
+    """
+
+    def __init__(
+        self,
+        decay: float = 0.999,
+        update_every_n_steps: int = 1,
+        update_starting_at_step: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be in (0, 1), e.g. 0.999, got {decay}")
+        if update_every_n_steps < 1:
+            raise ValueError(f"update_every_n_steps must be >= 1, got {update_every_n_steps}")
+        super().__init__(device=device, decay=decay, update_every_n_steps=update_every_n_steps,
+                         update_starting_at_step=update_starting_at_step)
+        self.decay = decay
+
+    @property
+    def description(self) -> str:
+        """What the saved weights are, in the words of metrics.json and the exports."""
+        start = self.update_starting_at_step
+        return f"EMA, decay {self.decay}" + (f", from step {start}" if start else "")
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        super().on_save_checkpoint(trainer, module, checkpoint)
+        checkpoint[WEIGHTS_KEY] = self.description
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        from lightning.pytorch.trainer.states import TrainerFn
+
+        if trainer.state.fn != TrainerFn.FITTING:
+            return  # the checkpoint's state_dict, loaded already, holds the averaged weights
+        super().on_load_checkpoint(trainer, module, checkpoint)

@@ -91,8 +91,9 @@ def safe_load(path: Path) -> Any:
         ) from None
 
 
-def check_resume_checkpoint(path: str | Path) -> None:
-    """Raises a one-line CheckpointError unless `path` is a Lightning checkpoint of a run.
+def check_resume_checkpoint(path: str | Path) -> int:
+    """Raises a one-line CheckpointError unless `path` is a Lightning checkpoint of a run;
+    returns its global step.
 
     Called before `trainer.fit(ckpt_path=...)`: a missing file, a truncated or junk file, a
     pickle that asks to run code, and a torch file that is not a Lightning checkpoint each get a
@@ -118,3 +119,4 @@ def check_resume_checkpoint(path: str | Path) -> None:
             f"ckpt_path={path} is a Lightning checkpoint of another program (no 'net.' weights); "
             "resume from a checkpoint written by `python train.py`"
         )
+    return int(content.get("global_step", 0))

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 
 def wandb_api_key_available() -> bool:
@@ -77,3 +79,49 @@ def _hydra_job() -> tuple[str, list[str]] | None:
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
     return Path(hydra_cfg.sweep.dir).name, list(hydra_cfg.overrides.task)
+
+
+class RunCSVLogger(CSVLogger):
+    """Lightning's CSVLogger (`<run>/csv/metrics.csv`) that can continue a resumed run's file.
+
+    Lightning's writer deletes an existing metrics.csv. After `continue_from(step)` (called by
+    `train.run` when a run resumes in its own folder, before anything is logged) the rows logged
+    before that step are kept and the new ones appended; rows from `step` on were logged after
+    the checkpoint the run resumes from, and are dropped.
+    """
+
+    _continue_step: int | None = None
+
+    def continue_from(self, step: int) -> None:
+        self._continue_step = step
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None and self._continue_step is not None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuedWriter(self.log_dir, self._continue_step)
+        return super().experiment
+
+
+class _ContinuedWriter(ExperimentWriter):
+    """An ExperimentWriter that keeps the rows of metrics.csv logged before `step`."""
+
+    def __init__(self, log_dir: str, step: int) -> None:
+        self._step = step
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:  # Lightning's deletes metrics.csv
+        import csv
+
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            reader = csv.DictReader(file)
+            keys = list(reader.fieldnames or [])
+            rows = [row for row in reader if int(float(row.get("step") or 0)) < self._step]
+        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics_keys = keys

@@ -52,9 +52,8 @@ class FolderDataModule(SplitDataModule):
         self.whole_image_eval = eval_size is None
         self.noisy_only = noisy_only
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
+    def _find_files(self) -> tuple[dict[str, Path], str]:
+        """The image files under `data_dir` by their relative names, and the folder's label."""
         hp = self.hparams
         how = "Point data.data_dir at a folder of PNG, JPEG, TIFF or BMP images."
         root = require_dir(Path(hp.data_dir), "image folder", how)
@@ -64,7 +63,13 @@ class FolderDataModule(SplitDataModule):
                 f"{root} holds {len(paths)} image file(s){' (recursive)' if hp.recursive else ''}; "
                 f"train / val / test need at least 3. {how}"
             )
-        what = f"folder ({root})"
+        return paths, f"folder ({root})"
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        hp = self.hparams
+        paths, what = self._find_files()
         splits = self._split({name: name for name in paths}, what)
         images = load_images(list(paths.values()), self.channels, hp.strict, what)
         datasets, self.splits = {}, {}

@@ -44,15 +44,27 @@ class RandomPatches(Dataset):
 
     def __getitem__(self, index: int) -> Tensor:
         image = self.images[int(torch.multinomial(self.weights, 1))]
-        height, width = image.shape[-2:]
-        top = int(torch.randint(0, height - self.patch_size + 1, ()))
-        left = int(torch.randint(0, width - self.patch_size + 1, ()))
-        patch = image[:, top : top + self.patch_size, left : left + self.patch_size]
-        if self.augment:
-            patch = torch.rot90(patch, int(torch.randint(0, 4, ())), dims=(1, 2))
-            if torch.rand(()) < 0.5:
-                patch = patch.flip(-1)
-        return to_float(patch)
+        return to_float(random_patch(image, self.patch_size, self.augment))
+
+
+def random_patch(image: Tensor, patch_size: int, augment: bool = True) -> Tensor:
+    """One uniform `patch_size` crop of a `[C, H, W]` image (any dtype), with `augment` one of
+    the 8 flips / 90-degree rotations; drawn from torch's global generator."""
+    height, width = image.shape[-2:]
+    top = int(torch.randint(0, height - patch_size + 1, ()))
+    left = int(torch.randint(0, width - patch_size + 1, ()))
+    patch = image[:, top : top + patch_size, left : left + patch_size]
+    if augment:
+        patch = torch.rot90(patch, int(torch.randint(0, 4, ())), dims=(1, 2))
+        if torch.rand(()) < 0.5:
+            patch = patch.flip(-1)
+    return patch
+
+
+def concatenate(items: Sequence[Tensor]) -> Tensor:
+    """Collates items that are stacks already (the crops or tiles of one image, `[K, C, H, W]`)
+    into one batch `[sum K, C, H, W]`: the loaders that decode one image per item use it."""
+    return torch.cat(list(items))
 
 
 class Tiles(Dataset):

@@ -1,0 +1,271 @@
+"""Image shards for training on many machines, in LitData's format: `restorelab shards FOLDER -o
+SHARDS` writes a folder's files once, split as `data=folder` splits them, and `data=streaming
+data.input_dir=SHARDS` streams them from a local folder or an object store (s3://, gs://, ...).
+
+Each split is a LitData dataset (`SHARDS/train`, `SHARDS/val`, `SHARDS/test`) whose items hold one
+file each, as it was on disk (PNG, JPEG, TIFF: any bit depth), with its name and size; the loader
+workers decode them. LitData's `StreamingDataset` deals the chunks to the DDP ranks and their
+loader workers, so each file is read by exactly one worker of one rank per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from restorelab.atomic import write_text_atomic
+from restorelab.data.base import SplitDataModule
+from restorelab.data.files import (
+    DECODE_ERRORS, find_images, read_image, reason, report_bad, require_dir,
+)
+from restorelab.data.patches import (
+    concatenate, pad_to, random_patch, spread_tiles, split_by_group, to_float,
+)
+from restorelab.errors import DataError
+
+try:
+    from litdata import StreamingDataLoader, StreamingDataset, optimize
+except ImportError as error:  # an optional extra: say how to get it
+    raise ImportError(
+        "data=streaming and `restorelab shards` need LitData: pip install 'restorelab[streaming]'"
+    ) from error
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+# Written beside the three splits: where the shards came from and which files each split holds.
+INFO_FILE = "restorelab.json"
+
+
+# ------------------------------------------------------------------ writing
+def _checked_size(path: Path) -> tuple[int, int] | str:
+    """(height, width) of a file that decodes, or why it does not (the pixels are dropped)."""
+    try:
+        image = read_image(path, 1)
+    except DECODE_ERRORS as error:
+        return f"{path} ({reason(error)})"
+    return int(image.shape[-2]), int(image.shape[-1])
+
+
+def _shard_item(entry: tuple[str, str, int, int]) -> dict[str, Any]:
+    # Module level: LitData's writer processes are spawned and import it by name.
+    path, name, height, width = entry
+    return {"name": name, "data": Path(path).read_bytes(), "height": height, "width": width}
+
+
+def write_shards(
+    source: str | Path,
+    output: str | Path,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    recursive: bool = True,
+    chunk_bytes: str = "64MB",
+    num_workers: int | None = None,
+    strict: bool = False,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Writes the images under `source` as LitData shards in `output/{train,val,test}`.
+
+    The files are split by name with `split_seed` exactly as `data=folder` (and
+    `data=lazy_folder`) split the same folder, and each file is decoded once first: unreadable
+    ones are left out and named in one warning (an error with `strict`). Returns the content of
+    `output/restorelab.json`.
+    """
+    how = "Give a folder of PNG, JPEG, TIFF or BMP images."
+    root = require_dir(Path(source), "image folder", how)
+    output = Path(output)
+    if output.exists() and any(output.iterdir()):
+        if not overwrite:
+            raise DataError(f"{output} is not empty: pass --overwrite to replace its shards")
+    paths = {p.relative_to(root).as_posix(): p for p in find_images(root, recursive)}
+    if len(paths) < 3:
+        raise DataError(f"{root} holds {len(paths)} image file(s); train / val / test need 3")
+    what = f"shards of {root}"
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        checked = dict(zip(paths, pool.map(_checked_size, paths.values())))
+    report_bad(what, [c for c in checked.values() if isinstance(c, str)], strict, "unreadable")
+    sizes = {name: size for name, size in checked.items() if not isinstance(size, str)}
+    try:  # every file found, as data=folder splits them, before the unreadable ones leave
+        found = split_by_group({n: n for n in paths}, val_fraction, test_fraction, split_seed)
+    except ValueError as error:
+        raise DataError(f"{what}: {error}") from error
+    splits = [[n for n in names if n in sizes] for names in found]
+    for split, names in zip(SPLITS, splits):
+        if not names:
+            raise DataError(f"{what}: the {split} split is empty; it needs more usable images")
+    workers = num_workers or min(4, os.cpu_count() or 1)
+    # LitData's writer sets the process's start method; DataLoaders of the same process (a test
+    # session, a notebook) keep the one they had. Its processes only read files, so on Linux they
+    # fork instead of spawning (which re-imports torch in each, seconds per process).
+    start_method = multiprocessing.get_start_method(allow_none=True)
+    writer_start = "fork" if sys.platform.startswith("linux") else None
+    try:
+        for split, names in zip(SPLITS, splits):
+            entries = [(str(paths[n]), n, *sizes[n]) for n in names]
+            optimize(
+                fn=_shard_item, inputs=entries, output_dir=str(output / split),
+                chunk_bytes=chunk_bytes, num_workers=min(workers, len(entries)),
+                mode="overwrite" if overwrite else None, reorder_files=False, verbose=False,
+                start_method=writer_start,
+            )
+    finally:
+        multiprocessing.set_start_method(start_method, force=True)
+    info = {
+        "source": str(root.resolve()),
+        "format": "LitData optimize; each item: name, data (the file's bytes), height, width",
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+        "recursive": recursive,
+        "skipped": sorted(set(paths) - set(sizes)),
+        "splits": dict(zip(SPLITS, splits)),
+    }
+    write_text_atomic(output / INFO_FILE, json.dumps(info, indent=1) + "\n")
+    return info
+
+
+# ------------------------------------------------------------------ reading
+class StreamingPatches(StreamingDataset):
+    """The training split: per item, `patches_per_image` random `patch_size` crops (each with
+    one of the 8 flips and rotations) of one streamed image, `[K, C, p, p]` float."""
+
+    def __init__(
+        self, input_dir: str, channels: int, patch_size: int, patches_per_image: int,
+        **streaming: Any,
+    ) -> None:
+        super().__init__(input_dir, **streaming)
+        self.channels = channels
+        self.patch_size = patch_size
+        self.patches_per_image = patches_per_image
+
+    def __getitem__(self, index: Any) -> Tensor:
+        item = super().__getitem__(index)
+        image = pad_to(read_image(Path(item["name"]), self.channels, item["data"]),
+                       self.patch_size)
+        crops = [random_patch(image, self.patch_size) for _ in range(self.patches_per_image)]
+        return to_float(torch.stack(crops))
+
+
+class StreamingTiles(StreamingDataset):
+    """An evaluation split: per item, the `tile_size` tiles of one streamed image (at most
+    `max_tiles`, spread over it) as `[T, C, s, s]`, or the whole image with `tile_size=None`."""
+
+    def __init__(
+        self, input_dir: str, channels: int, tile_size: int | None, max_tiles: int | None,
+        **streaming: Any,
+    ) -> None:
+        super().__init__(input_dir, **streaming)
+        self.channels = channels
+        self.tile_size = tile_size
+        self.max_tiles = max_tiles
+
+    def __getitem__(self, index: Any) -> Tensor:
+        item = super().__getitem__(index)
+        image = read_image(Path(item["name"]), self.channels, item["data"])
+        if self.tile_size is None:
+            return to_float(image)[None]
+        return to_float(torch.stack(spread_tiles(pad_to(image, self.tile_size), self.tile_size,
+                                            self.max_tiles)))
+
+
+class StreamingDataModule(SplitDataModule):
+    """Trains from the shards `restorelab shards` wrote under `input_dir` (a folder or a URL).
+
+    An epoch streams every training image once, in an order reshuffled each epoch from
+    `shuffle_seed`, and cuts `patches_per_image` random `patch_size` crops from each (the loader
+    batches `batch_size / patches_per_image` images), so no image waits in memory for its next
+    draw. Validation and test score the `eval_size` tiles of one image per batch (at most
+    `eval_tiles`, spread over it; whole images when `eval_size` is null). Remote shards are
+    downloaded chunk by chunk into `cache_dir` (LitData's default when null), which keeps at most
+    `max_cache_size`. Images smaller than `patch_size` or `eval_size` are reflect-padded.
+    """
+
+    def __init__(
+        self,
+        input_dir: str = "data/shards",
+        channels: int = 1,
+        patch_size: int = 64,
+        patches_per_image: int = 8,
+        eval_size: int | None = 128,
+        eval_tiles: int | None = 16,
+        batch_size: int = 16,
+        num_workers: int = 2,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        shuffle_seed: int = 0,
+        cache_dir: str | None = None,
+        max_cache_size: str = "50GB",
+        noisy_only: bool = False,
+    ) -> None:
+        super().__init__()
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels}")
+        if patches_per_image < 1 or batch_size % patches_per_image:
+            raise ValueError(
+                f"patches_per_image={patches_per_image} must be >= 1 and divide "
+                f"batch_size={batch_size} (a batch holds the crops of whole images)"
+            )
+        if eval_tiles is not None and eval_tiles < 1:
+            raise ValueError(f"eval_tiles must be >= 1 or null (all tiles), got {eval_tiles}")
+        self.save_hyperparameters(logger=False)
+        self.channels = channels
+        self.noisy_only = noisy_only
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        hp = self.hparams
+        root = str(hp.input_dir).rstrip("/")
+        local = "://" not in root
+        if local:
+            for split in SPLITS:
+                if not (Path(root) / split / "index.json").is_file():
+                    raise DataError(
+                        f"no {split} shards at {root}/{split}: write them with "
+                        f"`restorelab shards IMAGE_FOLDER -o {root}`"
+                    )
+            info = Path(root) / INFO_FILE
+            if info.is_file():
+                self.splits = json.loads(info.read_text()).get("splits", {})
+        streaming = {"cache_dir": hp.cache_dir, "max_cache_size": hp.max_cache_size}
+        datasets = {
+            "train": StreamingPatches(
+                f"{root}/train", self.channels, hp.patch_size, hp.patches_per_image,
+                shuffle=True, seed=hp.shuffle_seed, **streaming,
+            )
+        }
+        for split in ("val", "test"):
+            # Every evaluation image is scored, on one rank or another.
+            datasets[split] = StreamingTiles(
+                f"{root}/{split}", self.channels, hp.eval_size, hp.eval_tiles,
+                shuffle=False, drop_last=False, **streaming,
+            )
+        # Not `_set_datasets`: under DDP a length is this rank's share, which a small evaluation
+        # split may leave empty on some ranks; `restorelab shards` refused empty splits.
+        self.datasets = datasets
+        counts = " | ".join(f"{split} {len(dataset)} images" for split, dataset in datasets.items())
+        ranks = datasets["train"].distributed_env.world_size
+        log.info("shards (%s): %s%s", root, counts, f" (this rank's share of {ranks})"
+                 if ranks > 1 else "")
+
+    def _loader(self, split: str) -> DataLoader:
+        hp = self.hparams
+        return StreamingDataLoader(
+            self.datasets[split],
+            batch_size=hp.batch_size // hp.patches_per_image if split == "train" else 1,
+            collate_fn=concatenate,
+            num_workers=hp.num_workers,
+            pin_memory=hp.pin_memory,
+            persistent_workers=hp.persistent_workers and hp.num_workers > 0,
+        )
