@@ -6,4 +6,5 @@ from pathlib import Path
 from restorelab.sweep import main
 
 if __name__ == "__main__":
-    sys.exit(main(train_script=Path(__file__).resolve().with_name("train.py")))
+    train_script = Path(__file__).resolve().with_name("train.py")
+    sys.exit(main(train_command=[sys.executable, str(train_script)]))

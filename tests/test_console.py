@@ -1,9 +1,10 @@
-"""What a run prints: the results table explains a negative gain; Lightning's litlogger tip and
-its LeafSpec FutureWarning are silenced, and nothing else is."""
+"""What a run prints: the results table explains a negative gain; Lightning's litlogger tip, its
+LeafSpec FutureWarning and (outside a Slurm job) its srun hint are silenced, and nothing else is."""
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +103,27 @@ def test_the_leafspec_warning_is_silenced_and_other_warnings_are_kept() -> None:
         messages = [str(w.message) for w in caught]
     assert not any("LeafSpec" in m for m in messages)
     assert "another deprecation" in messages
+
+
+def test_the_srun_hint_is_silenced_outside_a_slurm_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srun = tmp_path / "srun"  # Slurm is installed: Lightning finds `srun` on the PATH
+    srun.write_text("#!/bin/sh\n")
+    srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    for key in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(key, raising=False)
+
+    def hinted(quiet: bool) -> bool:
+        with warnings.catch_warnings(record=True) as caught:  # restores the filters afterwards
+            warnings.simplefilter("always")
+            if quiet:
+                quiet_third_party()
+            make_trainer()
+        return any("`srun` command is available" in str(w.message) for w in caught)
+
+    assert hinted(quiet=False)  # Lightning says it in every Trainer
+    assert not hinted(quiet=True)
+    monkeypatch.setenv("SLURM_JOB_ID", "1234")  # inside a Slurm job, the hint may be right
+    assert hinted(quiet=True)

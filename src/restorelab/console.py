@@ -4,6 +4,7 @@ and nothing from the libraries that says nothing about the run."""
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,14 +39,23 @@ class _LitLoggerTip(logging.Filter):
 
 
 def quiet_third_party() -> None:
-    """Silences the two lines Lightning prints on every run that say nothing about the run: the
-    tip advertising litlogger, and the FutureWarning torch raises when Lightning's own pytree
-    code builds a `LeafSpec`. Every other message and warning still shows. Idempotent."""
+    """Silences the lines Lightning prints on every run that say nothing about the run: the tip
+    advertising litlogger, the FutureWarning torch raises when Lightning's own pytree code builds
+    a `LeafSpec` and, outside a Slurm job, the warning that `srun` is installed but not used.
+    Every other message and warning still shows. Idempotent."""
     warnings.filterwarnings(
         "ignore",
         message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
         category=FutureWarning,
     )
+    if "SLURM_JOB_ID" not in os.environ:
+        # Every Trainer on a machine with Slurm installed says so; inside a Slurm job the hint
+        # to launch with `srun` may be right, and stays.
+        warnings.filterwarnings(
+            "ignore",
+            message="The `srun` command is available on your system but is not used",
+            category=UserWarning,  # Lightning's PossibleUserWarning
+        )
     for name in _LIGHTNING_INFO_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(existing, _LitLoggerTip) for existing in logger.filters):

@@ -4,26 +4,31 @@
     python sweep.py sweep=skip_ablation data=lfw trainer=ddp trainer.devices=4 logger=wandb
     python sweep.py --report logs/sweep_architecture/multiruns/2026-11-22_10-00-00
 
-Every argument but `sweep=` passes through to `train.py -m` unchanged. The study's jobs run in a
-child process (so DDP ranks, W&B runs and CUDA state of one study never leak into the caller);
+`restorelab sweep ...` is the same command for an installed RestoreLab. Every argument but
+`sweep=` passes through to `train.py -m` (`restorelab train -m`) unchanged. The study's jobs run
+in a child process (so DDP ranks, W&B runs and CUDA state of one study never leak into the caller);
 the report is then built from the multirun folder, also when some jobs failed, and lists them.
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from rich.console import Console
 
+from restorelab.conf import CONF_DIR
 from restorelab.report import build_report
 
 DEFAULT_STUDY = "architecture"
 
 
-def _sweep_dir(conf_dir: Path, study: str, overrides: list[str]) -> str:
+def _sweep_dir(study: str, overrides: list[str]) -> str:
     """The multirun folder the study will write, resolved once so that child and report agree."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -31,7 +36,7 @@ def _sweep_dir(conf_dir: Path, study: str, overrides: list[str]) -> str:
     # and a plain compose would refuse them.
     parser = OverridesParser.create()
     single = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir)):
+    with initialize_config_module(version_base="1.3", config_module="restorelab.conf"):
         cfg = compose(
             config_name="train",
             overrides=[f"sweep={study}", *single],
@@ -51,7 +56,9 @@ def _with_csv_logger(overrides: list[str]) -> list[str]:
     return out
 
 
-def main(train_script: Path, argv: list[str] | None = None) -> int:
+def main(train_command: Sequence[str], argv: list[str] | None = None) -> int:
+    """Runs the study; `train_command` starts the training job (`python train.py`, or
+    `python -m restorelab train`), to which `-m` and the overrides are appended."""
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console()
     if argv[:1] == ["--report"]:
@@ -64,7 +71,17 @@ def main(train_script: Path, argv: list[str] | None = None) -> int:
         study = build_report(Path(argv[1]))
         console.print(f"report rebuilt: {len(study.runs)} runs, {len(study.missing)} missing")
         return 0
+    stop = _StudyStop()  # from here on, a Ctrl-C or SIGTERM is recorded, never lost
+    try:
+        return _study(train_command, argv, console, stop)
+    finally:
+        stop.restore()
 
+
+def _study(
+    train_command: Sequence[str], argv: list[str], console: Console, stop: _StudyStop
+) -> int:
+    """The multirun of the study, then its report; `stop` holds the signal that stopped it."""
     study_name = DEFAULT_STUDY
     overrides = []
     for arg in argv:
@@ -73,10 +90,9 @@ def main(train_script: Path, argv: list[str] | None = None) -> int:
         else:
             overrides.append(arg)
     overrides = _with_csv_logger(overrides)
-    conf_dir = train_script.parent / "conf"
     if not any(o.startswith("hydra.sweep.dir=") for o in overrides):
         try:
-            overrides.append(f"hydra.sweep.dir={_sweep_dir(conf_dir, study_name, overrides)}")
+            overrides.append(f"hydra.sweep.dir={_sweep_dir(study_name, overrides)}")
         except Exception as error:  # noqa: BLE001  Hydra's composition errors: one line
             from hydra.errors import HydraException
             from omegaconf.errors import OmegaConfBaseException
@@ -85,16 +101,20 @@ def main(train_script: Path, argv: list[str] | None = None) -> int:
                 raise
             # Hydra appends its config search path to the message: the first sentence is enough.
             message = " ".join(str(error).split()).split(" Config search path")[0]
-            studies = ", ".join(sorted(p.stem for p in (conf_dir / "sweep").glob("*.yaml")))
+            studies = ", ".join(sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml")))
             print(f"sweep.py: {message} (studies: {studies})", file=sys.stderr)
             return 1
     sweep_dir = Path(next(o for o in overrides if o.startswith("hydra.sweep.dir=")).split("=", 1)[1])
 
-    command = [sys.executable, str(train_script), "-m", f"sweep={study_name}", *overrides]
+    command = [*train_command, "-m", f"sweep={study_name}", *overrides]
     console.rule(f"study {study_name}")
     console.print(" ".join(command[1:]), style="dim")
-    returncode, stopped_by = _run_study(command)
+    returncode = stop.run(command)
+    stopped_by = stop.signal
 
+    if stopped_by and not sweep_dir.is_dir():
+        console.print(f"[red]the study was stopped by {stopped_by} before it started[/red]")
+        return _SIGNAL_EXIT[stopped_by]
     if not sweep_dir.is_dir():
         console.print(f"[red]the study wrote no folder ({sweep_dir}); see the errors above[/red]")
         return returncode or 1
@@ -119,30 +139,39 @@ def main(train_script: Path, argv: list[str] | None = None) -> int:
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
-def _run_study(command: list[str]) -> tuple[int, str | None]:
-    """Runs the multirun; on Ctrl-C or SIGTERM lets the running job save its state and stop,
-    then returns, so the caller still writes the report of what finished."""
-    import signal
+class _StudyStop:
+    """The first SIGINT or SIGTERM that reached the study, each one passed on to its multirun.
 
-    stopped: list[str] = []
-    child = subprocess.Popen(command)
+    A handler, not Python's KeyboardInterrupt, which is lost when it lands in a `__del__` or a
+    garbage-collection callback. The multirun's job then stops after its current step, saves
+    `interrupted.ckpt` and starts no other job (`restorelab.interrupts`); a Ctrl-C in a terminal
+    reaches it twice (from the terminal and from here), which changes nothing.
+    """
 
-    def forward(signum: int, frame: object) -> None:
-        # A terminal's Ctrl-C reaches the whole process group, the job included; SIGTERM from a
-        # scheduler reaches this process only, so it is passed on.
-        stopped.append(signal.Signals(signum).name)
-        if signum == signal.SIGTERM and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.child: subprocess.Popen | None = None
+        self._previous: dict[int, Any] = {
+            signum: signal.signal(signum, self._handle)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while True:
-            try:
-                returncode = child.wait()
-                break
-            except KeyboardInterrupt:  # a handler was not yet installed: same as forward
-                stopped.append("SIGINT")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return returncode, (stopped[0] if stopped else None)
+    def restore(self) -> None:
+        """Puts back the handlers from before."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        # SIGTERM from a scheduler, or a SIGINT sent to this process alone, reach no one else.
+        self.signal = self.signal or signal.Signals(signum).name
+        if self.child is not None:
+            self.child.send_signal(signum)  # nothing once it has ended
+
+    def run(self, command: list[str]) -> int:
+        """Runs the multirun to its end, its exit status; not at all after a signal."""
+        if self.signal is not None:
+            return _SIGNAL_EXIT[self.signal]
+        self.child = subprocess.Popen(command)
+        if self.signal is not None:  # came as it started
+            self.child.send_signal(signal.Signals[self.signal])
+        return self.child.wait()
