@@ -1,6 +1,6 @@
 """The dataset DataModules against small fixtures in the real on-disk formats (MNIST IDX files,
-the LFW tree, the Kaggle dirty-documents folders, SIDD-Small, a folder of mixed image files),
-written here; and one fast_dev_run of the training job per data config on disk."""
+the LFW tree, the Kaggle dirty-documents folders, SIDD-Small, RENOIR, a folder of mixed image
+files), written here; and one fast_dev_run of the training job per data config on disk."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import struct
 import urllib.error
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,6 +35,7 @@ from restorelab.data.lfw import LFWDataModule
 from restorelab.data.lfw_subset import LFWSubsetDataModule, load_faces
 from restorelab.data.mnist import MNISTDataModule
 from restorelab.data.paired import PairedDataModule
+from restorelab.data.renoir import RENOIRDataModule
 from restorelab.data.sidd import SIDDDataModule
 from restorelab.errors import DataError
 
@@ -116,6 +118,35 @@ def sidd_tree(root: Path) -> Path:
         folder = base / "Data" / instance
         clean = smooth_image(40, 56, 3, k)
         save_pair(folder / "NOISY_SRGB_010.PNG", folder / "GT_SRGB_010.PNG", clean)
+    return base
+
+
+# RENOIR's aligned batches, 2 cameras x 3 scenes: Mi3 in the published naming, T3i in lower case
+# and PNG. References are clean -/+ 2 (their mean is clean exactly); noisy shot k is
+# 255 - clean - 10 k, so a test can tell the shots apart and see that all crops are aligned.
+RENOIR_SHOTS = {"Mi3_Aligned": (2, 2, 1), "T3i_Aligned": (2, 3, 2)}
+
+
+def renoir_clean(seed: int) -> np.ndarray:
+    return (20 + smooth_image(40, 48, 3, seed).astype(np.int16) * 180 // 255).astype(np.int16)
+
+
+def renoir_tree(root: Path) -> Path:
+    base = root / "RENOIR"
+    for c, (camera, counts) in enumerate(RENOIR_SHOTS.items()):
+        for s, count in enumerate(counts):
+            lower = camera.startswith("T3i")
+            folder = base / camera / f"{'batch' if lower else 'Batch'}_{s + 1:03d}"
+            folder.mkdir(parents=True)
+            clean = renoir_clean(10 * c + s)
+            name = "img_{}{}.png" if lower else "IMG_{}{}.bmp"
+            images = {name.format(1, "reference" if lower else "Reference"): clean - 2,
+                      name.format(9, "reference" if lower else "Reference"): clean + 2}
+            for k in range(count):
+                images[name.format(2 + k, "noisy" if lower else "Noisy")] = 255 - clean - 10 * k
+            for file, array in images.items():
+                Image.fromarray(array.astype(np.uint8)).save(folder / file)
+            (folder / "IMG_0000full.bmp").write_bytes(b"not read")  # neither reference nor noisy
     return base
 
 
@@ -289,6 +320,9 @@ MISSING = {
                ["/n", "data.noisy_dir"]),
     "sidd": (lambda root: SIDDDataModule(data_dir=str(root / "SIDD")),
              ["SIDD/Data", "NOISY_SRGB_010.PNG", "abdokamel.github.io/sidd"]),
+    "renoir": (lambda root: RENOIRDataModule(data_dir=str(root / "RENOIR")),
+               ["RENOIR/<camera>_Aligned/Batch_XXX", "Mi3_Aligned.zip",
+                "https://ani.stat.fsu.edu/~abarbu/Renoir.html"]),
     "folder": (lambda root: FolderDataModule(data_dir=str(root / "photos")), ["photos"]),
 }
 
@@ -428,6 +462,98 @@ def test_sidd_splits_by_scene_and_tiles_evaluation(tmp_path: Path) -> None:
     assert len(dm.datasets["val"]) == 3 * len(dm.splits["val"])  # 6 tiles fit, 3 kept
     noisy, clean = next(iter(dm.val_dataloader()))
     assert noisy.shape[1:] == (3, 16, 16) and torch.allclose(noisy + clean, torch.ones_like(noisy))
+
+
+def _scene(shot: str) -> str:
+    return shot.rsplit("/", 1)[0]
+
+
+def test_renoir_reads_the_aligned_batches_and_splits_by_scene(tmp_path: Path) -> None:
+    base = renoir_tree(tmp_path)
+    # strict: the *full.bmp files (garbage here) would be an error if they were read.
+    dm = RENOIRDataModule(data_dir=str(base), patch_size=16, eval_size=32, eval_tiles=2,
+                          batch_size=4, strict=True)
+    dm.setup()
+    scenes = {split: {_scene(n) for n in names} for split, names in dm.splits.items()}
+    assert not (scenes["train"] & scenes["val"] or scenes["train"] & scenes["test"]
+                or scenes["val"] & scenes["test"])
+    assert sum(len(n) for n in dm.splits.values()) == sum(map(sum, RENOIR_SHOTS.values()))
+    assert len(set().union(*scenes.values())) == 6
+    assert {s.split("/")[0] for s in set().union(*scenes.values())} == set(RENOIR_SHOTS)
+    # Supervised pairs: one aligned crop of a shot and of the mean of the references (clean
+    # exactly, so noisy + clean is 255 - 10 k everywhere).
+    noisy, clean = next(iter(dm.train_dataloader()))
+    assert noisy.shape == clean.shape == (4, 3, 16, 16)
+    total = ((noisy + clean) * 255).round()
+    assert torch.equal(total, total[:, :1, :1, :1].expand_as(total))
+    assert set(total[:, 0, 0, 0].tolist()) <= {255.0, 245.0, 235.0}
+    # Evaluation: every noisy shot of a scene against its reference.
+    val = dm.datasets["val"]
+    assert len(val) == len(dm.splits["val"])  # one 32x32 tile per 40x48 scene, per shot
+    sums = {float(((n + c) * 255).round().mean()) for n, c in (val[i] for i in range(len(val)))}
+    assert sums <= {255.0, 245.0, 235.0} and len(sums) == len(val)
+    one = RENOIRDataModule(data_dir=str(base), cameras=["T3i"], patch_size=16, eval_size=32)
+    one.setup()
+    assert {n.split("/")[0] for names in one.splits.values() for n in names} == {"T3i_Aligned"}
+    with pytest.raises(DataError, match="no scene in the cameras") as error:
+        RENOIRDataModule(data_dir=str(base), cameras=["S90_Aligned"]).setup()
+    assert "\n" not in str(error.value) and "Renoir.html" in str(error.value)
+
+
+def test_renoir_noise2noise_pairs_two_different_shots_of_one_scene(tmp_path: Path) -> None:
+    base = renoir_tree(tmp_path)
+    keys = {"data_dir": str(base), "patch_size": 16, "eval_size": 32, "batch_size": 8}
+    # A split seed that puts the scene with one noisy shot (Mi3 Batch_003) into training.
+    seed = next(k for k in range(50) if any(
+        n.startswith("Mi3_Aligned/Batch_003") for n in _setup(RENOIRDataModule(
+            **keys, split_seed=k)).splits["train"]))
+    dm = _setup(RENOIRDataModule(**keys, split_seed=seed, target="noisy"))
+    assert dm.pair_target == "noisy"
+    assert not any(n.startswith("Mi3_Aligned/Batch_003") for n in dm.splits["train"])
+    first, second = next(iter(dm.train_dataloader()))
+    difference = ((first - second) * 255).round()  # 10 (k_b - k_a): aligned, never 0
+    assert torch.equal(difference, difference[:, :1, :1, :1].expand_as(difference))
+    assert (difference[:, 0, 0, 0].abs() >= 10).all()
+    noisy, clean = dm.datasets["test"][0]  # evaluation still scores against the reference
+    assert set(((noisy + clean) * 255).round().unique().tolist()) <= {255.0, 245.0, 235.0}
+    with pytest.raises(ValueError, match="target must be one of"):
+        RENOIRDataModule(target="clean")
+
+
+def _setup(dm: RENOIRDataModule) -> RENOIRDataModule:
+    dm.setup()
+    return dm
+
+
+@pytest.mark.parametrize(("objective", "target"), [("supervised", "reference"),
+                                                   ("noise2noise", "noisy")])
+def test_renoir_trains_supervised_and_with_noise2noise(
+    objective: str, target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restorelab import objectives
+
+    seen: list[float] = []
+    chosen = getattr(objectives, {"supervised": "Supervised", "noise2noise": "Noise2Noise"}[
+        objective])
+    forward = chosen.forward
+
+    def recording(self: Any, step: Any) -> torch.Tensor:
+        first, second = step.batch
+        seen.append(float(((first + second) if target == "reference" else (first - second))
+                          .mul(255).round().abs().amin()))
+        return forward(self, step)
+
+    monkeypatch.setattr(chosen, "forward", recording)
+    root = tmp_path / "data"
+    renoir_tree(root)
+    result = run_train(tmp_path, ["data=renoir", f"paths.data_dir={root}", "debug=fdr",
+                                  f"objective={objective}", f"data.target={target}",
+                                  "data.patch_size=16", "data.eval_size=32",
+                                  "data.samples_per_epoch=8"])
+    assert result["status"] == "completed" and result["global_step"] == 1
+    assert math.isfinite(result["test/psnr"]) and math.isfinite(result["test/psnr_noisy"])
+    # The step saw (noisy, reference) pairs (sum 235-255) or two different shots (|a - b| >= 10).
+    assert seen and (min(seen) >= 235 if target == "reference" else min(seen) >= 10)
 
 
 def test_paired_folders_match_by_relative_path(
@@ -702,6 +828,17 @@ def train400_tree(root: Path) -> Path:
     return base
 
 
+def streaming_tree(root: Path) -> Path:
+    """LitData shards (data=streaming) written from the folder fixture by `write_shards`."""
+    pytest.importorskip("litdata", reason="data=streaming needs restorelab[streaming]")
+    from restorelab.data.streaming import write_shards
+
+    folder_tree(root)
+    (root / "images" / "photo.jpg").unlink()  # the truncated JPEG is the folder test's own case
+    write_shards(root / "images", root / "shards", num_workers=1)
+    return root / "shards"
+
+
 FAST_DATA = {
     "train400": (train400_tree, ["data.patch_size=32", "data.val_images=4"]),
     "mnist": (lambda root: mnist_tree(root / "MNIST" / "raw", gz=True), ["data.download=false"]),
@@ -712,7 +849,11 @@ FAST_DATA = {
     "documents": (documents_tree, ["data.patch_size=16"]),
     "paired": (paired_tree, ["data.patch_size=16", "data.eval_size=32"]),
     "sidd": (sidd_tree, ["data.patch_size=16", "data.eval_size=32", "data.eval_tiles=2"]),
+    "renoir": (renoir_tree, ["data.patch_size=16", "data.eval_size=32", "data.eval_tiles=2"]),
     "folder": (folder_tree, ["data.patch_size=16", "data.eval_size=32"]),
+    "lazy_folder": (folder_tree, ["data.patch_size=16", "data.eval_size=32", "data.num_workers=0"]),
+    "streaming": (streaming_tree, ["data.patch_size=16", "data.eval_size=32", "data.num_workers=0",
+                                   "data.patches_per_image=2", "data.batch_size=4"]),
     "dead_leaves": (lambda root: None, ["data.patch_size=32", "data.eval_size=32",
                                         "data.val_images=4", "data.test_images=4"]),
     "natural_dead_leaves": (lambda root: None, ["data.patch_size=32", "data.eval_size=64"]),
@@ -730,8 +871,10 @@ def test_fast_dev_run_every_data_config(name: str, tmp_path: Path) -> None:
     root = tmp_path / "data"  # compose_train points paths.data_dir here
     root.mkdir()
     write(root)
+    # Streamed data has no samples_per_epoch: an epoch is one pass over the shards.
+    epoch = [] if name == "streaming" else ["data.samples_per_epoch=8"]
     result = run_train(tmp_path, [f"data={name}", f"paths.data_dir={root}", "debug=fdr",
-                                  "data.samples_per_epoch=8", *overrides])
+                                  *epoch, *overrides])
     assert result["status"] == "completed"
     assert math.isfinite(result["test/psnr"]) and math.isfinite(result["test/psnr_noisy"])
 

@@ -412,6 +412,111 @@ def test_empty_noisy_folder_is_one_clear_error(tmp_path: Path) -> None:
     assert "\n" not in str(error.value)
 
 
+def test_noisy_folder_with_a_clean_val_root_trains_on_noisy_and_scores_psnr_on_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restorelab.data.folder import FolderDataModule
+
+    shots = _noisy_folder(tmp_path / "shots", count=2)  # fewer than 3: all of them train
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((40, 40), 60 + 30 * i, np.uint8)).save(clean / f"c{i}.png")
+    dm = FolderDataModule(data_dir=str(shots), val_root=str(clean), noisy_only=True,
+                          patch_size=32, eval_size=32)
+    dm.setup()
+    assert dm.noisy_only and dm.clean_eval
+    assert sorted(dm.splits["train"]) == ["train:shot0.png", "train:shot1.png"]
+    evaluated = dm.splits["val"] + dm.splits["test"]
+    assert sorted(evaluated) == [f"clean:c{i}.png" for i in range(4)] and dm.splits["val"]
+    train = torch.stack([dm.datasets["train"][i] for i in range(16)])
+    assert train.std() > 0.05  # noisy crops: the flat clean images would have std 0 per crop
+    built = _wire_objective(monkeypatch, "neighbor2neighbor")
+    keys = [k for k in NOISY_FOLDER if not k.startswith("monitor")]
+    result = run_train(tmp_path / "run", [*keys, f"data.data_dir={shots}", f"data.val_root={clean}",
+                                          "debug=limit", "objective=neighbor2neighbor"])
+    assert built[0].noisy_only and not built[0].noisy_eval
+    assert result["status"] == "completed" and 0 < result["test/psnr"] < 100
+    assert "best_val/psnr" in result  # the monitor stays val/psnr: clean images score it
+
+
+def test_noisy_only_without_a_clean_set_selects_checkpoints_on_val_loss(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = _noisy_folder(tmp_path / "shots")
+    keys = [k for k in NOISY_FOLDER if not k.startswith("monitor")]  # no monitor given
+    with caplog.at_level("INFO", logger="restorelab.preflight"):
+        result = run_train(tmp_path / "run", [*keys, f"data.data_dir={root}", "debug=limit",
+                                              "objective=noise2void"])
+    lines = [r.getMessage() for r in caplog.records if "selecting checkpoints" in r.getMessage()]
+    assert len(lines) == 1 and "val/loss (mode min)" in lines[0] and "val/psnr" in lines[0]
+    assert result["status"] == "completed" and result["best_checkpoint"]
+    assert np.isfinite(result["best_val/loss"]) and "test/psnr" not in result
+
+
+def test_empty_noisy_folder_with_a_clean_set_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "shots").mkdir()
+    clean = _noisy_folder(tmp_path / "clean", count=3)
+    with pytest.raises(DataError, match="0 image file.*training need at least 1") as error:
+        run_train(tmp_path / "run", [*NOISY_FOLDER, f"data.data_dir={tmp_path / 'shots'}",
+                                     f"data.val_root={clean}", "debug=fdr"])
+    assert "\n" not in str(error.value)
+
+
+# ---------------------------------------------------------------------------- real pairs
+class RealPairs(L.LightningDataModule):
+    """Pairs of real noise: `pair_target` says whether the second image is clean or noisy."""
+
+    channels = 1
+
+    def __init__(self, pair_target: str) -> None:
+        super().__init__()
+        self.pair_target = pair_target
+
+    def train_dataloader(self) -> DataLoader:
+        images = torch.rand(8, 2, 1, 16, 16)
+        return DataLoader([(a, b) for a, b in images], batch_size=4)
+
+    val_dataloader = train_dataloader
+
+
+@pytest.mark.parametrize(
+    ("objective", "pair_target", "message"),
+    [
+        (Noise2Noise(), "clean", "objective=noise2noise needs a second noisy draw"),
+        (Supervised(), "noisy", "needs a clean target"),
+        (Recorrupted2Recorrupted(), "clean", "real noise, whose level no corruption states"),
+        (Recorrupted2Recorrupted(), "noisy", "objective.sigma"),
+    ],
+    ids=["noise2noise_on_noisy_clean", "supervised_on_two_shots", "r2r_on_pairs",
+         "r2r_on_two_shots"],
+)
+def test_an_objective_the_pairs_cannot_serve_is_one_clear_error(
+    objective: Objective, pair_target: str, message: str
+) -> None:
+    # GaussianNoise states its sigma, but the pairs' noise is real: r2r must not take it.
+    module = _module(objective, nn.Conv2d(1, 1, 3, padding=1), GaussianNoise(sigma=25))
+    trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    with pytest.raises(ConfigError, match=message) as error:
+        trainer.fit(module, datamodule=RealPairs(pair_target))
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(("objective", "pair_target"),
+                         [(Noise2Noise(), "noisy"), (Supervised(), "clean"),
+                          (Recorrupted2Recorrupted(sigma=25), "clean"),
+                          (Neighbor2Neighbor(), "noisy")],
+                         ids=["noise2noise", "supervised", "r2r_with_sigma", "neighbor2neighbor"])
+def test_objectives_the_pairs_serve_train_on_them(objective: Objective, pair_target: str) -> None:
+    module = _module(objective, nn.Conv2d(1, 1, 3, padding=1), GaussianNoise(sigma=25))
+    trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=1, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=RealPairs(pair_target))
+    assert trainer.global_step == 1
+
+
 # ---------------------------------------------------------------------------- training runs
 @pytest.mark.parametrize(
     ("name", "keys"),

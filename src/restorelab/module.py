@@ -64,7 +64,10 @@ class DenoisingModule(L.LightningModule):
         objective: how a training batch becomes a loss (`restorelab.objectives`); None is
             `Supervised`. When the data module has a true `noisy_only` attribute its batches are
             noisy observations: they are never corrupted again, and validation and test, which
-            have no clean image, report the objective's loss only (`val/loss`, `test/loss`).
+            have no clean image, report the objective's loss only (`val/loss`, `test/loss`),
+            unless a true `clean_eval` attribute says their batches are clean images. A data
+            module of real pairs states what their second image is (`pair_target`: "clean" or
+            "noisy"); an objective that needs the other is refused in `setup`.
     """
 
     def __init__(
@@ -104,8 +107,10 @@ class DenoisingModule(L.LightningModule):
                 "loss %s is used for val/loss only", type(self.objective).__name__,
                 type(loss).__name__,
             )
-        # Set in `setup` from the data module: training batches are already noisy observations.
+        # Set in `setup` from the data module: training batches are already noisy observations,
+        # and (noisy_eval) so are validation and test batches, with no clean set beside them.
         self.noisy_only = False
+        self.noisy_eval = False
         self._stated_sigma = fixed_sigma(corruption)
 
         self.train_loss = MeanMetric()
@@ -202,6 +207,9 @@ class DenoisingModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
         self.noisy_only = bool(getattr(datamodule, "noisy_only", False))
+        # Noisy-only training may still validate and test on clean images (`data.val_root`).
+        self.noisy_eval = self.noisy_only and not getattr(datamodule, "clean_eval", False)
+        self._check_pairs(datamodule)
         if not self.noisy_only:
             return
         name = type(self.objective).__name__
@@ -216,6 +224,12 @@ class DenoisingModule(L.LightningModule):
                 "carry none: state it with a fixed noise.sigma (e.g. noise.sigma=25) or train a "
                 "blind model"
             )
+        if not self.noisy_eval:
+            log.info(
+                "data.noisy_only: training reads noisy images only; validation and test score "
+                "the clean images of data.val_root (corrupted by `noise`, as in every clean run)"
+            )
+            return
         if self.hparams.monitor.startswith("val/") and self.hparams.monitor != "val/loss":
             raise ConfigError(
                 f"data.noisy_only=true has no clean images to score {self.hparams.monitor}: "
@@ -225,6 +239,28 @@ class DenoisingModule(L.LightningModule):
             "data.noisy_only: no clean images; validation and test report the self-supervised "
             "loss (val/loss, test/loss) and the image grids only, no PSNR or SSIM"
         )
+
+    def _check_pairs(self, datamodule: Any) -> None:
+        """Refuses an objective whose target the data's real pairs do not hold, in one line."""
+        given = getattr(datamodule, "pair_target", None)  # None: clean images, no pairs
+        if given is None:
+            return
+        self.objective.check_sigma_source(self.corruption, real_pairs=True)
+        wanted = self.objective.pair_target
+        data = type(datamodule).__name__.removesuffix("DataModule")
+        if wanted == "noisy" and given == "clean":
+            raise ConfigError(
+                f"objective=noise2noise needs a second noisy draw of each image, but {data} "
+                "yields (noisy, clean) pairs of real noise, which cannot be drawn again: use "
+                "objective=supervised, clean images (noise= then draws twice), or data=renoir "
+                "data.target=noisy (two noisy shots of one scene)"
+            )
+        if wanted == "clean" and given == "noisy":
+            raise ConfigError(
+                f"objective {type(self.objective).__name__} needs a clean target, but {data} "
+                "yields (noisy_a, noisy_b) pairs of two noisy shots (data.target=noisy): use "
+                "objective=noise2noise, or data.target=reference"
+            )
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss = self.objective(self._step(batch))
@@ -248,7 +284,7 @@ class DenoisingModule(L.LightningModule):
         self.val_psnr_best.reset()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        if self.noisy_only:
+        if self.noisy_eval:
             return self._noisy_only_eval("val", batch, batch_idx)
         noisy, clean, mask, sigma = self._pair(
             batch, self.corruption, self._noise_generator("val", batch_idx)
@@ -289,7 +325,7 @@ class DenoisingModule(L.LightningModule):
             self._keep_samples(stage, batch, restored, batch)
 
     def on_validation_epoch_end(self) -> None:
-        if self.noisy_only:
+        if self.noisy_eval:
             return
         psnr = self.val_metrics["psnr"].compute()
         self.val_psnr_best(psnr)
@@ -301,7 +337,7 @@ class DenoisingModule(L.LightningModule):
             self.log("val/psnr_levels", levels.mean(), prog_bar=False)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        if self.noisy_only:
+        if self.noisy_eval:
             return self._noisy_only_eval("test", batch, batch_idx)
         noisy, clean, mask, sigma = self._pair(
             batch, self.corruption, self._noise_generator("test", batch_idx)

@@ -60,9 +60,14 @@ class Objective(nn.Module):
     needs_clean = False
     # Whether the method uses the configured `loss` (else the MSE its paper derives it for).
     uses_loss = False
+    # What the second image of a real pair must be: "clean" (a reference), "noisy" (a second
+    # shot of the scene), or None (the method reads the noisy half only). Data modules that yield
+    # pairs say theirs with a `pair_target` attribute; a mismatch is refused in setup.
+    pair_target: str | None = None
 
-    def check_sigma_source(self, corruption: nn.Module) -> None:
-        """Raises ConfigError when the method needs a noise level that nothing provides."""
+    def check_sigma_source(self, corruption: nn.Module, real_pairs: bool = False) -> None:
+        """Raises ConfigError when the method needs a noise level that nothing provides
+        (`real_pairs`: the batches are real noise, whose level no corruption states)."""
 
     def forward(self, step: TrainingStep) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -73,6 +78,7 @@ class Supervised(Objective):
 
     needs_clean = True
     uses_loss = True
+    pair_target = "clean"
 
     def forward(self, step: TrainingStep) -> Tensor:
         noisy, clean, mask, sigma = step.pair(step.batch)
@@ -86,6 +92,7 @@ class Noise2Noise(Objective):
 
     needs_clean = True
     uses_loss = True
+    pair_target = "noisy"
 
     def forward(self, step: TrainingStep) -> Tensor:
         if isinstance(step.batch, (list, tuple)):
@@ -243,7 +250,14 @@ class Recorrupted2Recorrupted(Objective):
         self.alpha = float(alpha)
         self.sigma = None if sigma is None else float(sigma)
 
-    def check_sigma_source(self, corruption: nn.Module) -> None:
+    def check_sigma_source(self, corruption: nn.Module, real_pairs: bool = False) -> None:
+        if self.sigma is None and real_pairs:
+            raise ConfigError(
+                "objective=r2r needs the Gaussian noise level, but the data yields real noise, "
+                "whose level no corruption states: set objective.sigma (0-255 units) when that "
+                "noise is Gaussian of a known level, or use objective=neighbor2neighbor or "
+                "noise2void"
+            )
         knows = getattr(corruption, "knows_noise_level", None)
         if self.sigma is None and not (callable(knows) and knows()):
             raise ConfigError(

@@ -8,14 +8,17 @@ every other job on it) down with it.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from restorelab.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # Bytes per parameter while training with Adam in fp32: weight, gradient and two moments.
 TRAINING_BYTES_PER_PARAMETER = 16
@@ -131,3 +134,21 @@ def _bytes(count: float) -> str:
             return f"{count:.3g} {unit}"
         count /= 1024
     return f"{count:.3g} PiB"
+
+
+def monitor_noisy_only(cfg: DictConfig, datamodule: Any) -> None:
+    """Noisy-only data without a clean set (`data.val_root`) scores no PSNR: checkpoints, early
+    stopping and schedulers then follow `val/loss` (mode min), said in one log line. Runs after
+    the data is built and before anything that reads `${monitor}`."""
+    if not getattr(datamodule, "noisy_only", False) or getattr(datamodule, "clean_eval", False):
+        return
+    monitor, mode = cfg.get("monitor"), cfg.get("monitor_mode")
+    if not str(monitor).startswith("val/") or (monitor, mode) == ("val/loss", "min"):
+        return  # already val/loss, or a training metric chosen by hand
+    log.info(
+        "data.noisy_only without a clean set (data.val_root): selecting checkpoints on val/loss "
+        "(mode min) instead of %s (mode %s)", monitor, mode,
+    )
+    with open_dict(cfg):
+        cfg.monitor = "val/loss"
+        cfg.monitor_mode = "min"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from restorelab.data.base import SplitDataModule
 from restorelab.data.files import find_images, load_images, require_dir
 from restorelab.data.patches import RandomPatches, Tiles, fit_to_size
@@ -20,7 +22,10 @@ class FolderDataModule(SplitDataModule):
 
     With `noisy_only` the images are the noisy observations themselves: the training step must
     not corrupt them again (a self-supervised objective, `restorelab.objectives`), and as no
-    clean image exists, validation and test report the objective's loss only.
+    clean image exists, validation and test report the objective's loss only, unless
+    `val_root` names a folder of clean images: training then reads every image of `data_dir`,
+    and the clean images, split by file in the ratio `val_fraction : test_fraction`, are
+    validated and tested on as in any clean run (corrupted by `noise`, scored by PSNR and SSIM).
     """
 
     def __init__(
@@ -41,6 +46,7 @@ class FolderDataModule(SplitDataModule):
         strict: bool = False,
         small_images: str = "pad",
         noisy_only: bool = False,
+        val_root: str | None = None,
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
@@ -51,26 +57,51 @@ class FolderDataModule(SplitDataModule):
         self.channels = channels
         self.whole_image_eval = eval_size is None
         self.noisy_only = noisy_only
+        # Validation and test batches are clean images, also when training is noisy-only.
+        self.clean_eval = not noisy_only or val_root is not None
 
-    def _find_files(self) -> tuple[dict[str, Path], str]:
-        """The image files under `data_dir` by their relative names, and the folder's label."""
+    def _find_files(
+        self, key: str = "data_dir", minimum: int = 3, needed_for: str = "train / val / test"
+    ) -> tuple[dict[str, Path], str]:
+        """The image files under `data.<key>` by their relative names, and the folder's label."""
         hp = self.hparams
-        how = "Point data.data_dir at a folder of PNG, JPEG, TIFF or BMP images."
-        root = require_dir(Path(hp.data_dir), "image folder", how)
+        how = f"Point data.{key} at a folder of PNG, JPEG, TIFF or BMP images."
+        root = require_dir(Path(hp[key]), "image folder", how)
         paths = {p.relative_to(root).as_posix(): p for p in find_images(root, hp.recursive)}
-        if len(paths) < 3:
+        if len(paths) < minimum:
             raise DataError(
                 f"{root} holds {len(paths)} image file(s){' (recursive)' if hp.recursive else ''}; "
-                f"train / val / test need at least 3. {how}"
+                f"{needed_for} need at least {minimum}. {how}"
             )
         return paths, f"folder ({root})"
+
+    def _split_clean_set(self, names: list[str], what: str) -> tuple[list[str], list[str]]:
+        """The `val_root` images split by file into val and test, `val_fraction : test_fraction`."""
+        hp = self.hparams
+        total = hp.val_fraction + hp.test_fraction
+        if total <= 0:
+            raise DataError(f"{what}: val_fraction + test_fraction must be > 0 to split val_root")
+        ordered = sorted(names)
+        order = torch.randperm(len(ordered), generator=torch.Generator().manual_seed(hp.split_seed))
+        shuffled = [ordered[i] for i in order.tolist()]
+        num_val = min(len(ordered) - 1, max(1, round(len(ordered) * hp.val_fraction / total)))
+        return sorted(shuffled[:num_val]), sorted(shuffled[num_val:])
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         hp = self.hparams
-        paths, what = self._find_files()
-        splits = self._split({name: name for name in paths}, what)
+        if hp.get("val_root") is None:
+            paths, what = self._find_files()
+            splits = self._split({name: name for name in paths}, what)
+        else:  # every image trains; the clean set is split into val and test
+            train, what = self._find_files(minimum=1, needed_for="training")
+            clean, clean_what = self._find_files("val_root", 2, "val and test")
+            what = f"{what}, clean {clean_what}"
+            paths = {**{f"train:{n}": p for n, p in train.items()},
+                     **{f"clean:{n}": p for n, p in clean.items()}}
+            splits = ([f"train:{n}" for n in sorted(train)],
+                      *self._split_clean_set([f"clean:{n}" for n in clean], what))
         images = load_images(list(paths.values()), self.channels, hp.strict, what)
         datasets, self.splits = {}, {}
         for split, names in zip(("train", "val", "test"), splits):

@@ -35,6 +35,10 @@ class PairedImagesDataModule(SplitDataModule):
     `eval_tiles`.
     """
 
+    # The second image of a training pair is a clean reference: objective=noise2noise, which
+    # needs a second noisy draw, is refused on these (see `DenoisingModule.setup`).
+    pair_target = "clean"
+
     def find_pairs(self) -> list[Pair]:
         raise NotImplementedError
 
