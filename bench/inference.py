@@ -4,10 +4,13 @@ memory bounded by the tile, all measured in one run on the same machine.
     python bench/inference.py                                   # newest run under logs/train
     python bench/inference.py --checkpoint logs/train/runs/<run> --size 2048 --memory-size 4096
 
-1. Speed: megapixels per second of `denoise` (tiled, default tiles) on a `--size` square gray
-   image (camera, upscaled) with Gaussian noise sigma 25, against BM3D (true sigma) on the very
-   same noisy image; the ratio is the result.
-2. Tiling: PSNR and time of tiled against untiled inference on one `--untiled-size` image.
+1. Speed: megapixels per second of `denoise` (default tiles: sized to the memory budget,
+   overlap from the effective receptive field) on a `--size` square gray image (camera,
+   upscaled) with Gaussian noise sigma 25, against BM3D (true sigma) on the very same noisy
+   image; the ratio is the result.
+2. Tiling: PSNR and time of tiled against untiled inference: the default tiles on the `--size`
+   image, and tiles of at most `--tile-size` on one `--untiled-size` image (a small memory
+   budget, which forces a 3 x 3 grid).
 3. Memory: peak resident memory added by restoring a `--memory-size` square image, tiled, each
    measurement in its own process (Linux VmHWM after a reset, minus the RSS before); the
    untiled peak is measured at two small sizes and extrapolated linearly in pixels.
@@ -72,7 +75,7 @@ def _reset_peak() -> float:
     return _status_mib("VmRSS")
 
 
-def peak_memory_child(checkpoint: str, size: int, tile_size: int | None, run: bool) -> None:
+def peak_memory_child(checkpoint: str, size: int, tile_size: int | str | None, run: bool) -> None:
     """In a child process: the peak RSS (MiB) that restoring one image adds, printed as JSON."""
     from restorelab.inference import load_denoiser
 
@@ -93,8 +96,9 @@ def peak_memory_child(checkpoint: str, size: int, tile_size: int | None, run: bo
     print(json.dumps({"added_mib": peak - before, "peak_mib": peak}))
 
 
-def child(checkpoint: str, size: int, tile_size: int | None) -> float:
-    command = [sys.executable, __file__, "--child", checkpoint, str(size), str(tile_size or 0)]
+def child(checkpoint: str, size: int, tile_size: int | str | None) -> float:
+    """`tile_size`: "auto" (the default tiles), an integer, or None (untiled)."""
+    command = [sys.executable, __file__, "--child", checkpoint, str(size), str(tile_size)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])["added_mib"]
 
@@ -105,21 +109,27 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--untiled-size", type=int, default=1024)
     parser.add_argument("--memory-size", type=int, default=4096)
-    parser.add_argument("--tile-size", type=int, default=512)
+    parser.add_argument("--tile-size", type=int, default=512,
+                        help="the small tile of the forced-tiling case (2.)")
     parser.add_argument("--skip-bm3d", action="store_true")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (1 compares one core with BM3D's one, which holds on a "
+                        "shared machine)")
     parser.add_argument("--output", help="also write the results as JSON here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         checkpoint, size, tile = args.child
-        peak_memory_child(checkpoint, int(size), int(tile) or None, run=int(size) > 0)
+        tile_size = None if tile == "None" else tile if tile == "auto" else int(tile)
+        peak_memory_child(checkpoint, int(size), tile_size, run=int(size) > 0)
         return
 
     from restorelab.inference import load_denoiser
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     checkpoint = str(args.checkpoint or newest_run())
-    tiled = load_denoiser(checkpoint, device="cpu", tile_size=args.tile_size)
+    tiled = load_denoiser(checkpoint, device="cpu")  # the defaults a user gets
+    small = load_denoiser(checkpoint, device="cpu", tile_size=args.tile_size)
     whole = load_denoiser(checkpoint, device="cpu", tile_size=None)
     results: dict = {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -159,28 +169,33 @@ def main() -> None:
         print(f"BM3D    {args.size}^2: {bm3d_seconds:.1f} s, {megapixels / bm3d_seconds:.3f} MP/s,"
               f" PSNR {psnr(bm3d_out, clean):.2f} dB -> denoise is {bm3d_seconds / seconds:.1f}x")
 
-    # 2. tiled against untiled on the same image
-    clean_u, noisy_u = test_image(args.untiled_size, seed=1)
-    whole.denoise(noisy_u[:256, :256])
-    untiled_seconds, untiled_out = timed(whole.denoise, noisy_u)
-    tiled_seconds, tiled_out = timed(tiled.denoise, noisy_u)
-    results["tiling"] = {
-        "size": args.untiled_size,
-        "untiled_seconds": untiled_seconds,
-        "tiled_seconds": tiled_seconds,
-        "time_overhead": tiled_seconds / untiled_seconds - 1,
-        "untiled_psnr": psnr(untiled_out, clean_u),
-        "tiled_psnr": psnr(tiled_out, clean_u),
-        "psnr_difference_db": psnr(tiled_out, clean_u) - psnr(untiled_out, clean_u),
-        "max_abs_difference": float(np.abs(tiled_out - untiled_out).max()),
-    }
-    t = results["tiling"]
-    print(f"tiling  {args.untiled_size}^2: PSNR tiled {t['tiled_psnr']:.3f} vs untiled "
-          f"{t['untiled_psnr']:.3f} dB ({t['psnr_difference_db']:+.4f}); time "
-          f"{t['time_overhead']:+.1%}")
+    # 2. tiled against untiled on the same images
+    results["tiling"] = {}
+    cases = [("default", tiled, args.size, clean, noisy)]
+    cases.append(("small", small, args.untiled_size, *test_image(args.untiled_size, seed=1)))
+    for name, denoiser, size, clean_u, noisy_u in cases:
+        whole.denoise(noisy_u[:256, :256])
+        untiled_seconds, untiled_out = timed(whole.denoise, noisy_u)
+        tiled_seconds, tiled_out = timed(denoiser.denoise, noisy_u)
+        t = results["tiling"][name] = {
+            "size": size,
+            "tile_size": denoiser.tile_size,
+            "overlap": denoiser.overlap,
+            "untiled_seconds": untiled_seconds,
+            "tiled_seconds": tiled_seconds,
+            "time_overhead": tiled_seconds / untiled_seconds - 1,
+            "untiled_psnr": psnr(untiled_out, clean_u),
+            "tiled_psnr": psnr(tiled_out, clean_u),
+            "psnr_difference_db": psnr(tiled_out, clean_u) - psnr(untiled_out, clean_u),
+            "max_abs_difference": float(np.abs(tiled_out - untiled_out).max()),
+        }
+        print(f"tiling  {size}^2 ({name}: tiles <= {denoiser.tile_size}, overlap "
+              f"{denoiser.overlap}): PSNR tiled {t['tiled_psnr']:.3f} vs untiled "
+              f"{t['untiled_psnr']:.3f} dB ({t['psnr_difference_db']:+.4f}); time "
+              f"{t['time_overhead']:+.1%}")
 
     # 3. peak memory, each in a fresh process
-    tiled_mib = child(checkpoint, args.memory_size, args.tile_size)
+    tiled_mib = child(checkpoint, args.memory_size, "auto")
     small, large = 512, 1024
     untiled = {s: child(checkpoint, s, None) for s in (small, large)}
     per_pixel = (untiled[large] - untiled[small]) / (large**2 - small**2)

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from restorelab.benchmarks import sets as sets_module
-from restorelab.benchmarks.job import BenchmarkConfig, load_config, run_benchmark
+from restorelab.benchmarks.job import BenchmarkConfig, load_config, load_sets, run_benchmark
 from restorelab.benchmarks.methods import Method, OutputCache
 from restorelab.benchmarks.protocol import (
     FloatProtocol,
@@ -29,7 +29,7 @@ from restorelab.benchmarks.protocol import (
     to_uint8,
 )
 from restorelab.benchmarks.published import PUBLISHED, published_rows
-from restorelab.benchmarks.sets import Archive, BenchmarkSet, get_set
+from restorelab.benchmarks.sets import Archive, BenchmarkSet, get_set, read_uint8
 from restorelab.errors import DataError, RestoreLabError
 from restorelab.models.dncnn import DnCNN
 from restorelab.published_weights import load_published_dncnn
@@ -399,6 +399,30 @@ def test_published_rows_never_mix_with_measured_ones(tmp_path: Path,
     assert kinds == sorted(kinds) == ["measured"] * 2 + ["published"] * 4
     assert all((row["protocol"] == "as published") == (row["kind"] == "published")
                and bool(row["citation"]) == (row["kind"] == "published") for row in csv_rows)
+
+
+def test_a_folder_of_ones_own_is_a_set_beside_the_registered_ones(tiny_sets: Path,
+                                                                   tmp_path: Path) -> None:
+    faces = tmp_path / "my faces"
+    for k in range(2):
+        write_png(faces / f"face{k}.png", random_uint8((30, 26), k))
+    content = run_benchmark(BenchmarkConfig(
+        methods=[], sets=["tinygray", f"faces={faces}"], sigmas=[25], baselines=["noisy", "median"],
+        root=str(tiny_sets), cache=False, output=str(tmp_path / "report")), progress=False)
+    info = {s["name"]: s for s in content["sets"]}
+    assert info["faces"]["images"] == 2 and info["faces"]["color"] == "gray"
+    assert info["faces"]["root"] == str(faces)
+    faces_rows = [r for r in content["measured"] if r["benchmark"] == "faces"]
+    assert {r["method"] for r in faces_rows} == {"noisy", "median"}
+    # Scored by the same protocol as the registered set: the noisy row is the literature's draw.
+    clean = read_uint8(faces / "face1.png", 1, "faces")
+    expected = psnr_uint8(to_uint8(literature_noisy(clean, 25)), clean)
+    assert [r["psnr"] for r in content["per_image"] if r["image"] == "face1.png"
+            and r["method"] == "noisy"] == [pytest.approx(expected)]
+    with pytest.raises(DataError, match="needs a name of its own"):
+        load_sets(BenchmarkConfig(sets=[f"bsd68={faces}"]))
+    with pytest.raises(DataError, match="not a folder"):
+        load_sets(BenchmarkConfig(sets=[f"faces={tmp_path / 'nothing'}"]))
 
 
 def test_output_cache_recomputes_when_the_input_changes(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from restorelab.conf import CONF_DIR as CONF
 from restorelab.corruptions import (
     Compose,
     Corruption,
@@ -25,9 +26,10 @@ from restorelab.corruptions import (
     SaltPepperNoise,
     SpeckleNoise,
     Stains,
+    levelled_corruptions,
 )
 
-NOISE_CONFIGS = Path(__file__).resolve().parents[1] / "conf" / "noise"
+NOISE_CONFIGS = CONF / "noise"
 
 DEVICES = [
     "cpu",
@@ -108,6 +110,32 @@ def test_fixed_levels_are_fixed_corruptions_with_module_dict_names(name: str) ->
     for level in levels.values():
         assert isinstance(level, Corruption)
         assert level(images()).shape == images().shape
+
+
+def test_a_corruption_answers_for_its_own_level() -> None:
+    blind = GaussianNoise(sigma=[0, 55], clip=True, distribution="uniform")
+    assert blind.level_bounds() == (0.0, 55.0) and blind.true_sigma() is None
+    fixed = blind.at_level(25)
+    assert fixed is not blind and blind.level_bounds() == (0.0, 55.0)  # a copy
+    assert fixed.level_bounds() == (25.0, 25.0) and fixed.clip  # its other settings kept
+    assert fixed.true_sigma() == pytest.approx(25 / 255) and fixed.level_name(25) == "sigma25"
+    assert list(blind.fixed_levels()) == ["sigma15", "sigma25", "sigma50"]  # standard ones in range
+    assert list(GaussianNoise(sigma=[0, 10]).fixed_levels()) == ["sigma0", "sigma10"]  # its ends
+    impulses = SaltPepperNoise(amount=[0.05, 0.2], salt_ratio=0.9)
+    assert {k: v.salt_ratio for k, v in impulses.fixed_levels().items()} == {
+        "amount0p05": 0.9, "amount0p2": 0.9}
+    assert SpeckleNoise(sigma=25).true_sigma() is None  # not additive: no noise map
+    with pytest.raises(ValueError, match="amount must satisfy"):
+        impulses.at_level(1.5)
+    with pytest.raises(ValueError, match="peak must be > 0"):
+        PoissonNoise(peak=30).at_level(0)
+    with pytest.raises(ValueError, match="Occlusion has no single level to set; allowed for: "
+                       "Desaturate, GaussianNoise, PixelFlip, PoissonNoise, SaltPepperNoise"):
+        Occlusion().at_level(3)
+    assert {c.__name__ for c in levelled_corruptions()} == {
+        "Desaturate", "GaussianNoise", "PixelFlip", "PoissonNoise", "SaltPepperNoise",
+        "SpeckleNoise", "Stains"}
+    assert SaltPepperNoise.classical_reference == "median" and GaussianNoise.name() == "Gaussian"
 
 
 def test_nn_module_apply_still_recurses() -> None:

@@ -143,6 +143,23 @@ def test_read_upload_refuses_before_decoding() -> None:
     np.testing.assert_allclose(array[..., 0], gray16 / 65535, atol=1e-6)
 
 
+def test_uploads_are_decoded_by_the_project_codec(tmp_path: Path) -> None:
+    import tifffile
+
+    from restorelab.codec import ImageFile, write_image_file
+
+    # 16-bit RGB with alpha: Pillow alone would cut it to 8 bits; the demo reads what denoise reads.
+    rgb16 = np.random.default_rng(0).random((40, 52, 3)).astype(np.float32)
+    alpha = np.full((40, 52), 65535, np.uint16)
+    write_image_file(tmp_path / "rgb16.png", ImageFile(rgb16, alpha, 16))
+    array, _ = demo_app.read_upload((tmp_path / "rgb16.png").read_bytes(), max_side=512)
+    assert array.shape == (40, 52, 3)  # the alpha is not restored
+    np.testing.assert_allclose(array, np.rint(rgb16 * 65535) / 65535, atol=1e-6)
+    tifffile.imwrite(tmp_path / "hot.tif", np.full((32, 32), 3.5, np.float32))
+    with pytest.raises(demo_app.DemoInputError, match=r"float pixels in \[3.5, 3.5\].*rescale"):
+        demo_app.read_upload((tmp_path / "hot.tif").read_bytes(), max_side=512)
+
+
 needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no experiments/*/model.safetensors")
 
 
@@ -214,9 +231,12 @@ def test_corruption_warning_reads_the_training_noise() -> None:
     mixed = {"_target_": "restorelab.corruptions.Mixed", "order": ["gaussian", "pixel_flip"],
              "gaussian": gaussian, "pixel_flip": {"_target_": "restorelab.corruptions.PixelFlip"}}
     assert demo_app.corruption_warning(mixed, "Gaussian") is None  # one of its parts
-    assert "Gaussian + PixelFlip noise" in demo_app.corruption_warning(mixed, "speckle")
+    assert "Gaussian + pixel flip noise" in demo_app.corruption_warning(mixed, "speckle")
     assert demo_app.corruption_warning(None, "speckle") is None  # unknown: nothing to say
     assert demo_app.describe_noise({**gaussian, "sigma": [0, 55]}) == "Gaussian, sigma 0-55"
+    own = {"_target_": "my_lab.noise.Banding", "rows": 3}  # not importable: said by its name
+    assert demo_app.describe_noise(own) == "Banding"
+    assert "trained on Banding noise" in demo_app.corruption_warning(own, "Gaussian")
 
 
 def test_demo_hands_streamlits_own_flags_through(monkeypatch: pytest.MonkeyPatch) -> None:

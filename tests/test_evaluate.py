@@ -15,6 +15,7 @@ from scipy.ndimage import median_filter
 
 from restorelab.baselines import BASELINES, reference_baseline, select_baselines
 from restorelab.cli import main
+from restorelab.corruptions import GaussianNoise, PixelFlip, SaltPepperNoise
 from restorelab.data.natural import load_skimage_image
 from restorelab.evaluate import (
     EvalImage,
@@ -111,11 +112,12 @@ def test_every_installed_baseline_runs_and_beats_the_noisy_input(channels: int) 
 
 
 def test_the_right_baseline_is_chosen_for_each_noise() -> None:
-    assert reference_baseline("SaltPepperNoise") == "median"
-    assert reference_baseline("GaussianNoise") == "bm3d"  # installed with the eval extra
-    assert [b.name for b in select_baselines(["auto"], "PixelFlip")] == ["noisy", "median"]
+    assert reference_baseline(SaltPepperNoise) == "median"
+    assert reference_baseline(GaussianNoise(sigma=25)) == "bm3d"  # installed with the eval extra
+    assert reference_baseline(None) == "bm3d"  # real noise
+    assert [b.name for b in select_baselines(["auto"], PixelFlip)] == ["noisy", "median"]
     with pytest.raises(ValueError, match="allowed"):
-        select_baselines(["magic"], "GaussianNoise")
+        select_baselines(["magic"], GaussianNoise)
 
 
 def test_noise_level_curve_has_the_right_shape(tmp_path: Path) -> None:

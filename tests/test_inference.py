@@ -16,12 +16,12 @@ from conftest import FAST, FAST_NATURAL, compose_train, run_train
 from restorelab.inference import (
     CheckpointError,
     Denoiser,
-    _ramp,
     load_denoiser,
     read_image_file,
-    tile_starts,
 )
+from restorelab.models import DnCNN
 from restorelab.report import psnr
+from restorelab.tiling import effective_radius, fit_tiles, ramp
 
 TINY = ["model.base_channels=4", "model.depth=2", "debug=limit", "trainer.max_epochs=1"]
 
@@ -90,15 +90,51 @@ def test_tiled_matches_untiled(channels: int, gray_run: Path, rgb_run: Path) -> 
     assert np.abs(a - b).mean() < 5e-3
 
 
-def test_tiles_cover_the_image_and_ramps_blend_to_one() -> None:
-    assert tile_starts(100, 100, 16) == [0] and tile_starts(50, 64, 16) == [0]
-    starts = tile_starts(300, 64, 16)
-    assert starts[0] == 0 and starts[-1] == 300 - 64
-    assert all(b - a <= 64 - 16 for a, b in zip(starts, starts[1:]))
+def test_tiles_are_fitted_to_the_image_and_ramps_blend_to_one() -> None:
+    assert fit_tiles(100, 100, 16) == ([0], 100) and fit_tiles(50, 64, 16) == ([0], 50)
+    cases = [(1024, 512, 48, 1), (300, 64, 16, 8), (2048, 1744, 48, 8), (1025, 512, 48, 8)]
+    for length, tile, overlap, align in cases:
+        starts, side = fit_tiles(length, tile, overlap, align)
+        assert side < tile + align and starts[0] == 0
+        assert all(start % align == 0 for start in starts)  # the net's pixel phase kept
+        assert starts[-1] + side == length  # covered to the border, nothing beyond
+        assert all(b - a <= side - overlap for a, b in zip(starts, starts[1:]))
+        # The fewest tiles: one fewer could not cover the length with this overlap.
+        fewer = len(starts) - 1
+        assert fewer * tile - (fewer - 1) * overlap < length
+    # 1024 in tiles of at most 512: 3 x 3 tiles of 374 (1.20x the pixels), not of 512 (2.25x).
+    starts, side = fit_tiles(1024, 512, 48)
+    assert len(starts) == 3 and (len(starts) * side / 1024) ** 2 < 1.25
     # Two neighbours overlapping by exactly `overlap` pixels weigh 1 in total there.
-    first, second = _ramp(0, 64, 112, 16), _ramp(48, 64, 112, 16)
+    first, second = ramp(0, 64, 112, 16), ramp(48, 64, 112, 16)
     np.testing.assert_allclose((first[48:] + second[:16]).numpy(), 1.0, atol=1e-6)
     assert float(first.min()) > 0 and float(first[0]) == 1.0  # image border: no ramp
+
+
+def test_overlap_comes_from_where_the_net_looks() -> None:
+    cpu = torch.device("cpu")
+    box = torch.nn.Conv2d(1, 1, 9, padding=4, bias=False)  # every input of a 9 x 9 box alike
+    torch.nn.init.constant_(box.weight, 1.0)
+    assert effective_radius(box, 1, 33, cpu) == 4
+    point = torch.nn.Conv2d(1, 1, 1, bias=False)
+    assert effective_radius(point, 1, 33, cpu) == 0
+    net = DnCNN(in_channels=1, depth=5)  # receptive field 11: a radius of at most 5
+    assert effective_radius(net.eval(), 1, 33, cpu) <= 5
+    # The Denoiser's overlap: that radius rounded up to 8, at least 8, at most a quarter tile.
+    assert Denoiser(net, tile_size=128, device="cpu").overlap == 8
+
+
+def test_auto_tiles_fit_the_memory_budget(gray_run: Path) -> None:
+    small = load_denoiser(gray_run, device="cpu", memory_budget=2**16)
+    large = load_denoiser(gray_run, device="cpu", memory_budget=2**30)
+    assert small.tile_size == 64  # the floor: 64 KiB fits almost nothing
+    assert large.tile_size > 4 * small.tile_size and large.tile_size % 8 == 0
+    rng = np.random.default_rng(4)
+    clean = rng.random((150, 130)).astype(np.float32) * 0.5 + 0.25
+    noisy = clean + 25 / 255 * rng.standard_normal(clean.shape).astype(np.float32)
+    tiled, whole = small.denoise(noisy), large.denoise(noisy)  # 3 x 3 tiles, and one
+    assert abs(psnr(tiled, clean) - psnr(whole, clean)) < 0.05
+    assert np.abs(tiled - whole).mean() < 5e-3
 
 
 def test_gray_net_restores_each_channel_of_an_rgb_image(gray_run: Path) -> None:

@@ -106,7 +106,7 @@ def main() -> None:
     cfg = compose_config(["data=digits", "noise=salt_pepper"])
     images = images_from_datamodule(OmegaConf.to_container(cfg.data, resolve=True), "test")
     levels = corruption_levels(OmegaConf.to_container(cfg.noise, resolve=True), AMOUNTS)
-    noisy, median = (baseline_method(b) for b in select_baselines(["noisy", "median"], ""))
+    noisy, median = (baseline_method(b) for b in select_baselines(["noisy", "median"]))
     models = [model_method(load_denoiser(job, device="cpu"), name) for name, job in runs.items()]
     methods = [noisy, *models, median]
     result = evaluate(methods, images, levels, args.seed, keep_samples=GRID_IMAGES, progress=True)

@@ -25,6 +25,7 @@ import torch
 from omegaconf import OmegaConf
 
 from restorelab.baselines import select_baselines
+from restorelab.corruptions import GaussianNoise
 from restorelab.evaluate import (
     EvaluationResult,
     baseline_method,
@@ -127,7 +128,7 @@ def main() -> None:
     data_config["num_workers"] = 0
     images = images_from_datamodule(data_config, "test")[: args.images]
 
-    chosen = select_baselines(BASELINES, "GaussianNoise")
+    chosen = select_baselines(BASELINES, GaussianNoise)
     methods = [baseline_method(chosen[0])]
     methods += [model_method(d, name) for name, d in denoisers.items()]
     methods += [baseline_method(b) for b in chosen[1:]]

@@ -15,8 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from restorelab.corruptions import Corruption
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ class Baseline:
     uses_sigma: bool
     description: str
     package: str | None = None
+    install: str = ""  # how to get `package`, said when it is missing
 
     def __call__(self, noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
         if noisy.ndim != 3 or noisy.shape[-1] not in (1, 3):
@@ -113,6 +118,12 @@ def _wavelet(noisy: np.ndarray, sigma: float | None) -> np.ndarray:
     )
 
 
+# The `bm3d` package (Tampere University's BM3D) is licensed for non-commercial use only, so
+# RestoreLab never installs it by default: it is the opt-in extra `bm3d`.
+BM3D_INSTALL = ("it is licensed for non-commercial use only, so it is not installed by default: "
+                "pip install 'restorelab[bm3d]'")
+
+
 def _bm3d(noisy: np.ndarray, sigma: float | None) -> np.ndarray:
     import bm3d
 
@@ -129,34 +140,36 @@ BASELINES: dict[str, Baseline] = {
         Baseline("tv", _total_variation, True, "total variation (Chambolle), weight = sigma"),
         Baseline("nlm", _non_local_means, True, "non-local means, h = 0.8 sigma, fast mode"),
         Baseline("wavelet", _wavelet, True, "wavelet BayesShrink, soft thresholds"),
-        Baseline("bm3d", _bm3d, True, "BM3D (the bm3d package; CBM3D for RGB)", "bm3d"),
+        Baseline("bm3d", _bm3d, True, "BM3D (the bm3d package; CBM3D for RGB)", "bm3d",
+                 BM3D_INSTALL),
     )
 }
 
-# The corruption each classical method was designed for: what a report shows beside a model.
-IMPULSE_CORRUPTIONS = ("SaltPepperNoise", "PixelFlip")
+def reference_baseline(corruption: Corruption | type[Corruption] | None) -> str:
+    """The baseline the literature reports beside a model for this corruption (its
+    `classical_reference`: the median filter for impulse noise, BM3D otherwise; None is real
+    noise), non-local means standing in when bm3d is not installed."""
+    reference = corruption.classical_reference if corruption is not None else "bm3d"
+    if reference == "bm3d" and not BASELINES["bm3d"].available:
+        return "nlm"
+    return reference
 
 
-def reference_baseline(corruption_name: str) -> str:
-    """The baseline the literature reports beside a model for this corruption class: the median
-    filter for impulse noise, BM3D otherwise (non-local means when bm3d is not installed)."""
-    if corruption_name in IMPULSE_CORRUPTIONS:
-        return "median"
-    return "bm3d" if BASELINES["bm3d"].available else "nlm"
-
-
-def select_baselines(names: Sequence[str], corruption_name: str) -> list[Baseline]:
-    """Baselines by name; `auto` is the noisy input plus the reference baseline, `all` is every
-    installed one. Unknown names raise ValueError; a missing optional package says how to get it."""
+def select_baselines(
+    names: Sequence[str], corruption: Corruption | type[Corruption] | None = None
+) -> list[Baseline]:
+    """Baselines by name; `auto` is the noisy input plus the reference baseline of `corruption`
+    (None: real noise), `all` is every installed one. Unknown names raise ValueError; a missing
+    optional package says how to get it."""
     chosen: list[str] = []
     for name in names:
         if name == "none":
             continue
         if name == "auto":
-            reference = reference_baseline(corruption_name)
+            reference = reference_baseline(corruption)
             if reference == "nlm":
                 log.warning("bm3d is not installed: non-local means stands in as the reference "
-                            "baseline (pip install 'restorelab[eval]')")
+                            "baseline (%s)", BM3D_INSTALL)
             expanded = ["noisy", reference]
         elif name == "all":
             expanded = [n for n, b in BASELINES.items() if b.available]
@@ -169,7 +182,7 @@ def select_baselines(names: Sequence[str], corruption_name: str) -> list[Baselin
     for name in chosen:
         if not BASELINES[name].available:
             raise ValueError(
-                f"baseline {name!r} needs the {BASELINES[name].package!r} package: "
-                "pip install 'restorelab[eval]'"
+                f"baseline {name!r} needs the {BASELINES[name].package!r} package; "
+                f"{BASELINES[name].install}"
             )
     return [BASELINES[name] for name in chosen]

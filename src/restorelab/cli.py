@@ -1,11 +1,15 @@
-"""`restorelab`: evaluate, denoise, export and demo from the command line.
+"""`restorelab`: train, evaluate, denoise, export and demo from the command line.
 
+    restorelab train model=unet noise.sigma=50
+    restorelab sweep sweep=architecture
     restorelab eval --checkpoint logs/train/runs/<run> --levels 15 25 50 --curve
     restorelab denoise photos/ -o restored/ --checkpoint logs/train/runs/<run>
     restorelab export --checkpoint logs/train/runs/<run> --format onnx -o model.onnx
     restorelab demo
+    restorelab shards data/DIV2K -o data/div2k-shards   # then train with data=streaming
 
-Training stays `python train.py` (Hydra); these commands take plain options.
+`train` and `sweep` are `python train.py` and `python sweep.py` of the repository, composed from
+the config tree inside the package, and take Hydra's command line; the others take plain options.
 """
 
 from __future__ import annotations
@@ -19,6 +23,46 @@ from pathlib import Path
 from restorelab.errors import RestoreLabError
 
 log = logging.getLogger("restorelab")
+
+
+# Commands whose arguments are Hydra's (overrides, -m, --config-dir, --help): handed on whole.
+HYDRA_COMMANDS = ("train", "sweep")
+
+
+def _hydra_parsers(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("train", add_help=False,
+                   help="train, validate and test a model: Hydra overrides (`model=unet "
+                   "noise.sigma=50`, `-m` for a multirun, `--help` for Hydra's)")
+    sub.add_parser("sweep", add_help=False,
+                   help="run a study from conf/sweep/ and write its report (`sweep=NAME`, "
+                   "overrides, `--report FOLDER`)")
+
+
+def _run_hydra_command(command: str, arguments: list[str]) -> None:
+    """`restorelab train|sweep ARGS` as `python train.py|sweep.py ARGS` would run them."""
+    from restorelab import distributed
+
+    # The job's own command, for the other DDP ranks and for the jobs of a study.
+    job_command = [sys.executable, "-m", "restorelab", "train"]
+    if command == "sweep":
+        from restorelab.sweep import main as sweep_main
+
+        raise SystemExit(sweep_main(train_command=job_command, argv=arguments))
+
+    from restorelab.train import hydra_main
+
+    distributed.JOB_COMMAND[:] = job_command
+    sys.argv = [sys.argv[0], *arguments]  # what Hydra parses
+    try:
+        hydra_main()
+    except SystemExit as stop:
+        if stop.code == 1:  # Hydra refused the command line, or the run failed: name wrong keys
+            from restorelab.conf import CONF_DIR
+            from restorelab.hints import key_hints
+
+            for line in key_hints(arguments, CONF_DIR):
+                print(line, file=sys.stderr)
+        raise
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +98,7 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
                    help="gray or RGB for baselines alone (a checkpoint sets its own)")
     p.add_argument("--seed", type=int, default=0, help="image i gets noise seeded with seed + i")
     p.add_argument("--grid", type=int, default=4, help="images shown in grid.png (0: none)")
-    p.add_argument("--tile-size", type=int, default=512, help="0: no tiling")
+    p.add_argument("--tile-size", type=tile_size_arg, default="auto", help=TILE_HELP)
     p.add_argument("--ensemble", action="store_true",
                    help="also score the model with the x8 self-ensemble (row model_x8)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
@@ -62,6 +106,25 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="write into an --output folder that already holds a report")
     # data.KEY=VALUE / noise.KEY=VALUE overrides are collected by `main` from anywhere.
+
+
+TILE_HELP = ("largest tile side in pixels; auto (default): the largest whose activations fit "
+             "the memory budget; 0 or none: whole images in one pass")
+
+
+def tile_size_arg(text: str) -> int | str | None:
+    """`--tile-size`: auto, 0 / none (no tiling), or an integer >= 8."""
+    if text.lower() == "auto":
+        return "auto"
+    if text.lower() in ("0", "none"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: use auto, 0 (no tiling) or a side >= 8")
+    return value
 
 
 def _run_eval(args: argparse.Namespace) -> None:
@@ -95,7 +158,7 @@ def _run_eval(args: argparse.Namespace) -> None:
         split=args.split,
         overrides=overrides,
         channels=args.channels,
-        tile_size=args.tile_size or None,
+        tile_size=args.tile_size,
         device=args.device,
         ensemble=args.ensemble,
     )
@@ -115,8 +178,9 @@ def _denoise_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-place", action="store_true",
                    help="allow the output to be the inputs themselves: replaces the originals")
     p.add_argument("--checkpoint", "-c", required=True, help="run folder, .ckpt or .safetensors")
-    p.add_argument("--tile-size", type=int, default=512, help="0: no tiling")
-    p.add_argument("--overlap", type=int, help="tile overlap (default: the receptive field)")
+    p.add_argument("--tile-size", type=tile_size_arg, default="auto", help=TILE_HELP)
+    p.add_argument("--overlap", type=int,
+                   help="tile overlap in pixels (default: the net's effective receptive field)")
     p.add_argument("--ensemble", action="store_true",
                    help="x8 self-ensemble: average the 8 flips and rotations (8x slower)")
     p.add_argument("--sigma", type=float,
@@ -131,7 +195,7 @@ def _run_denoise(args: argparse.Namespace) -> None:
     from restorelab.inference import denoise_files, load_denoiser
 
     denoiser = load_denoiser(
-        args.checkpoint, device=args.device, tile_size=args.tile_size or None,
+        args.checkpoint, device=args.device, tile_size=args.tile_size,
         overlap=args.overlap, ensemble=args.ensemble,
     )
     result = denoise_files(
@@ -229,12 +293,13 @@ def _benchmark_parser(sub: argparse._SubParsersAction) -> None:
                    "given here override its keys")
     p.add_argument("--methods", nargs="+", help="[LABEL=]run folder | .ckpt | .safetensors | "
                    "dncnn-published:PATH")
-    p.add_argument("--sets", nargs="+", help="bsd68 set12 cbsd68 kodak24 mcmaster urban100 "
-                   "(default: bsd68 set12)")
+    p.add_argument("--sets", nargs="+", help="bsd68 set12 cbsd68 kodak24 mcmaster urban100, "
+                   "or NAME=FOLDER for a folder of your own 8-bit images (default: bsd68 set12)")
     p.add_argument("--sigmas", nargs="+", type=float, help="Gaussian sigmas, 0-255 scale "
                    "(default: 15 25 50)")
-    p.add_argument("--baselines", nargs="+", help="noisy median tv nlm wavelet bm3d "
-                   "(default: noisy bm3d; noisy is always scored)")
+    p.add_argument("--baselines", nargs="+", help="auto noisy median tv nlm wavelet bm3d "
+                   "(default: auto, i.e. BM3D, or non-local means without the bm3d extra; noisy "
+                   "is always scored)")
     p.add_argument("--protocol", choices=("literature", "float"),
                    help="literature (KAIR/DPIR: seed 0 per image, 8-bit scoring; default) or "
                    "float (restorelab eval's)")
@@ -263,21 +328,71 @@ def _run_benchmark(args: argparse.Namespace) -> None:
     run_benchmark(config)
 
 
+def _shards_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "shards", help="write a folder of images as LitData shards for data=streaming",
+        description="Splits the images of FOLDER by file name as data=folder does, checks that "
+        "each decodes, and writes OUTPUT/train, OUTPUT/val and OUTPUT/test as LitData shards "
+        "(the files' own bytes) with OUTPUT/restorelab.json; then train with `data=streaming "
+        "data.input_dir=OUTPUT`. Needs restorelab[streaming].",
+    )
+    p.add_argument("folder", help="a folder of PNG, JPEG, TIFF or BMP images")
+    p.add_argument("--output", "-o", required=True,
+                   help="the shards' folder (upload it as a whole to train from a bucket)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="as data.split_seed: the same seed gives data=folder's split")
+    p.add_argument("--no-recursive", dest="recursive", action="store_false",
+                   help="only the files directly in FOLDER")
+    p.add_argument("--chunk-bytes", default="64MB", help="size of each shard (default: 64MB)")
+    p.add_argument("--workers", type=int, help="writer processes (default: up to 4)")
+    p.add_argument("--strict", action="store_true", help="an unreadable file is an error")
+    p.add_argument("--overwrite", action="store_true", help="replace shards already in OUTPUT")
+
+
+def _run_shards(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from restorelab.data.streaming import write_shards
+
+    info = write_shards(
+        args.folder, args.output, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, split_seed=args.split_seed, recursive=args.recursive,
+        chunk_bytes=args.chunk_bytes, num_workers=args.workers, strict=args.strict,
+        overwrite=args.overwrite,
+    )
+    counts = ", ".join(f"{split} {len(names)}" for split, names in info["splits"].items())
+    Console().print(f"wrote shards of {counts} images to [bold]{args.output}[/bold]; train "
+                    f"with data=streaming data.input_dir={args.output}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `restorelab` command (and of `python eval.py`).
 
     Expected errors (bad input, missing files, refused outputs) end as one line on stderr and
     exit status 1; Ctrl-C as one line and 130. `--debug` shows the traceback instead.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((i for i, item in enumerate(argv) if not item.startswith("-")), None)
+    if command is not None and argv[command] in HYDRA_COMMANDS:
+        if "--debug" in argv[:command]:  # Hydra's own switch for the traceback
+            import os
+
+            os.environ["HYDRA_FULL_ERROR"] = "1"
+        _run_hydra_command(argv[command], argv[command + 1:])
+        return
     parser = argparse.ArgumentParser(prog="restorelab", description=__doc__.split("\n")[0])
     parser.epilog = "eval also takes data.KEY=VALUE and noise.KEY=VALUE overrides"
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
+    _hydra_parsers(sub)
     _eval_parser(sub)
     _denoise_parser(sub)
     _export_parser(sub)
     _demo_parser(sub)
     _benchmark_parser(sub)
+    _shards_parser(sub)
     args, rest = parser.parse_known_args(argv)
     args.passthrough = rest if args.command == "demo" else []
     rest = [] if args.command == "demo" else rest
@@ -287,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"unrecognized arguments: {' '.join(unknown or args.overrides)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     handlers = {"eval": _run_eval, "denoise": _run_denoise, "export": _run_export,
-                "demo": _run_demo, "benchmark": _run_benchmark}
+                "demo": _run_demo, "benchmark": _run_benchmark, "shards": _run_shards}
     try:
         handlers[args.command](args)
     except KeyboardInterrupt:

@@ -24,6 +24,15 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from restorelab.corruptions import (
+    Corruption,
+    GaussianNoise,
+    Identity,
+    PoissonNoise,
+    SaltPepperNoise,
+    SpeckleNoise,
+)
+
 CHECKPOINT_ENV = "RESTORELAB_CHECKPOINT"
 # Folders (os.pathsep-separated) searched for `*/model.safetensors`; unset: the repository's
 # `experiments/` and the working directory's; empty: none.
@@ -35,12 +44,9 @@ MAX_DECODE_PIXELS = 40_000_000  # refused above this, before decoding
 WORKING_SIZES = (128, 256, 512, 1024)  # longest side the demo restores at
 # Smallest side the demo takes: SSIM's 11 x 11 Gaussian window (and a net's padding) need room.
 MIN_SIDE = 16
-CORRUPTIONS = {
-    # name: (class, level key, (min, max, default, step), label)
-    "Gaussian": ("GaussianNoise", "sigma", (0.0, 100.0, 25.0, 1.0), "sigma (0-255)"),
-    "salt and pepper": ("SaltPepperNoise", "amount", (0.0, 0.5, 0.1, 0.01), "fraction of pixels"),
-    "Poisson": ("PoissonNoise", "peak", (1.0, 200.0, 30.0, 1.0), "photons at white"),
-    "speckle": ("SpeckleNoise", "sigma", (0.0, 100.0, 25.0, 1.0), "relative sigma (0-255)"),
+# The corruptions offered, by name; each brings its own level control (`Corruption.level`).
+CORRUPTIONS: dict[str, type[Corruption]] = {
+    cls.name(): cls for cls in (GaussianNoise, SaltPepperNoise, PoissonNoise, SpeckleNoise)
 }
 # Pillow's own guard, so no other code path in this process decodes a bomb either.
 Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS
@@ -77,38 +83,19 @@ def read_upload(data: bytes, max_side: int) -> tuple[np.ndarray, str | None]:
         )
     message = None
     if max(width, height) > max_side:
-        image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale directly
         message = f"downscaled from {width} x {height} to fit {max_side} pixels"
-    try:
-        image.load()
-        if image.mode == "F":  # 32-bit float (TIFF): read as it is, checked below
-            array = _float_pixels(np.asarray(image, dtype=np.float32))
-        elif image.mode.startswith("I"):
-            array = np.asarray(image, dtype=np.float32) / 65535.0
-        else:
-            array = np.asarray(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB"))
-            array = array.astype(np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError) as error:
+    from restorelab.codec import DECODE_ERRORS, decode_bytes, image_from_array
+
+    try:  # the project's one decoder: the demo reads a file as `restorelab denoise` does
+        decoded = image_from_array(decode_bytes(data), "the upload")
+    except ValueError as error:  # float pixels outside [0, 1], NaN, too many channels
+        raise DemoInputError(f"{error}".replace("the upload: ", "")) from None
+    except DECODE_ERRORS as error:
         raise DemoInputError(f"the image could not be decoded ({error})") from None
-    array = array if array.ndim == 3 else array[..., None]
+    array = decoded.pixels  # float32 (H, W, 1 or 3) in [0, 1]; the alpha is not restored
     if max(array.shape[:2]) > max_side:
         array = _downscale(array, max_side)
     return np.clip(array, 0.0, 1.0), message
-
-
-def _float_pixels(array: np.ndarray) -> np.ndarray:
-    """A float image as intensities in [0, 1]. Values already in [0, 1] are taken as they are;
-    others would turn black (or white) under an 8-bit conversion, so they are refused."""
-    finite = array[np.isfinite(array)]
-    if finite.size < array.size:
-        raise DemoInputError("the float image holds NaN or infinite values: fix or mask them first")
-    low, high = float(finite.min()), float(finite.max())
-    if low < 0.0 or high > 1.0:
-        raise DemoInputError(
-            f"the float image has values in [{low:.4g}, {high:.4g}]; the demo reads float images "
-            "as intensities in [0, 1]: rescale it (e.g. divide by its maximum) and upload again"
-        )
-    return array
 
 
 def _downscale(array: np.ndarray, max_side: int) -> np.ndarray:
@@ -141,13 +128,16 @@ def to_channels(array: np.ndarray, channels: int) -> np.ndarray:
 
 def corrupt(clean: np.ndarray, corruption: str, level: float, seed: int) -> np.ndarray:
     """The clean `[H, W, C]` image damaged by `corruption` at `level`, seeded."""
-    import restorelab.corruptions as corruptions
-
-    class_name, key, _, _ = CORRUPTIONS[corruption]
-    module = getattr(corruptions, class_name)(**{key: level})
+    module = _as_corruption(corruption, level)
     x = torch.from_numpy(np.ascontiguousarray(clean)).permute(2, 0, 1)[None]
     noisy = module(x, torch.Generator().manual_seed(seed))[0]
     return noisy.permute(1, 2, 0).numpy()
+
+
+def _as_corruption(corruption: str, level: float) -> Corruption:
+    """The demo's corruption `corruption` at `level` (in its control's units)."""
+    cls = CORRUPTIONS[corruption]
+    return cls(**{cls.level.key: level})
 
 
 def restore_with_baseline(method: str, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
@@ -160,7 +150,7 @@ def restore_with_baseline(method: str, noisy: np.ndarray, sigma: float | None) -
 def _denoiser(checkpoint: str):
     from restorelab.inference import load_denoiser
 
-    return load_denoiser(checkpoint, device="cpu", tile_size=512)
+    return load_denoiser(checkpoint, device="cpu")
 
 
 def find_checkpoints(root: Path) -> list[str]:
@@ -227,26 +217,37 @@ def photograph_options(roles: Mapping[str, str]) -> list[str]:
     return sorted(COLOR_IMAGES + GRAY_IMAGES, key=lambda n: (order.get(roles.get(n), 3), n))
 
 
-def trained_corruptions(noise: Mapping[str, Any] | None) -> list[str]:
-    """Class names of the corruptions a model was trained on, from its `noise` config (the
-    parts of a composition such as `Mixed`); empty when unknown."""
+def trained_corruptions(noise: Mapping[str, Any] | None) -> list[type[Corruption] | str]:
+    """The corruption classes a model was trained on, from its `noise` config (the parts of a
+    composition such as `Mixed`); a class that cannot be imported here stays its name; empty
+    when unknown."""
+    from hydra.utils import get_class
+
     if not noise or "_target_" not in noise:
         return []
     parts = [value for value in noise.values()
              if isinstance(value, Mapping) and "_target_" in value]
-    nodes = parts or [noise]
-    return [str(node["_target_"]).rsplit(".", 1)[-1] for node in nodes]
+    found: list[type[Corruption] | str] = []
+    for node in parts or [noise]:
+        target = str(node["_target_"])
+        try:
+            found.append(get_class(target))
+        except (ImportError, ValueError):  # a user's own corruption, not importable here
+            found.append(target.rsplit(".", 1)[-1])
+    return found
+
+
+def _corruption_name(kind: type[Corruption] | str) -> str:
+    return kind if isinstance(kind, str) else kind.name()
 
 
 def corruption_warning(noise: Mapping[str, Any] | None, corruption: str) -> str | None:
     """A sentence when the chosen demo `corruption` is not one the model was trained on."""
     trained = trained_corruptions(noise)
-    chosen = CORRUPTIONS[corruption][0]
-    if not trained or chosen in trained:
+    if not trained or CORRUPTIONS[corruption] in trained:
         return None
-    names = {class_name: name for name, (class_name, *_) in CORRUPTIONS.items()}
-    said = " + ".join(names.get(t, t) for t in trained)
-    said = "no synthetic noise (real noisy / clean pairs)" if trained == ["Identity"] else (
+    said = " + ".join(_corruption_name(t) for t in trained)
+    said = "no synthetic noise (real noisy / clean pairs)" if trained == [Identity] else (
         f"{said} noise")
     return (
         f"This model was trained on {said}, not on {corruption} noise: a gain here shows how "
@@ -327,8 +328,9 @@ def main() -> None:
 
     sidebar.header("Corruption")
     corruption = sidebar.selectbox("corruption", list(CORRUPTIONS), key="corruption")
-    _, _, (low, high, default, step), label = CORRUPTIONS[corruption]
-    level = sidebar.slider(label, low, high, default, step, key="level")
+    control = CORRUPTIONS[corruption].level
+    level = sidebar.slider(control.label, control.low, control.high, control.default,
+                           control.step, key="level")
     seed = int(sidebar.number_input("noise seed", 0, 2**31 - 1, 0, key="seed"))
 
     try:
@@ -356,7 +358,7 @@ def main() -> None:
     channels = channels or (denoiser.channels if denoiser else clean.shape[-1])
     clean = to_channels(clean, channels)
     noisy = corrupt(clean, corruption, level, seed)
-    sigma = level / 255.0 if corruption == "Gaussian" else None
+    sigma = _as_corruption(corruption, level).true_sigma()
     model_sigma = _model_sigma_control(sidebar, denoiser, level if sigma is not None else None)
     with st.spinner("restoring..."):
         if denoiser is not None:
@@ -383,7 +385,7 @@ def main() -> None:
         mime="image/png", key="download",
     )
     color = "gray" if channels == 1 else "RGB"
-    reference = reference_baseline(CORRUPTIONS[corruption][0])
+    reference = reference_baseline(CORRUPTIONS[corruption])
     st.caption(
         f"{color}, {clean.shape[1]} x {clean.shape[0]} pixels. PSNR / SSIM with data_range 1 on "
         "outputs clamped to [0, 1]. Noise seeded, so every method sees the same noisy image; "
@@ -396,11 +398,11 @@ def describe_noise(noise: Mapping[str, Any]) -> str:
     """A model's training corruption in words: "Gaussian, sigma 25" or "Gaussian, sigma 0-55"."""
     from omegaconf import OmegaConf
 
-    names = {class_name: (name, key) for name, (class_name, key, *_) in CORRUPTIONS.items()}
     trained = trained_corruptions(noise)
     described = []
-    for class_name in trained:
-        name, key = names.get(class_name, (class_name, None))
+    for kind in trained:
+        name = _corruption_name(kind)
+        key = kind.level.key if not isinstance(kind, str) and kind.level else None
         level = noise.get(key) if key and len(trained) == 1 else None  # a part's own level: no
         if OmegaConf.is_list(level) or isinstance(level, (list, tuple)):
             level = "-".join(str(value) for value in level)  # blind: a range, e.g. 0-55

@@ -71,13 +71,15 @@ class Study:
     @property
     def varying(self) -> list[str]:
         """Override keys whose value differs between jobs: the study's variables (from the
-        planned grid when there is one, so a partial study keeps all its columns)."""
+        planned grid when there is one, so a partial study keeps all its columns, and from the
+        runs, so a job added beside the grid, e.g. a max-pool variant, shows what it changed)."""
         keys: dict[str, set[str]] = {}
-        jobs = self.grid if self.grid else [run["overrides"] for run in self.runs]
+        jobs = [*(self.grid or []), *(run["overrides"] for run in self.runs)]
         for overrides in jobs:
             for key, value in overrides.items():
                 keys.setdefault(key, set()).add(value)
-        return [k for k, values in keys.items() if len(values) > 1 or len(jobs) == 1]
+        single = len(self.grid or self.runs) == 1  # one job: every key it was given
+        return [k for k, values in keys.items() if len(values) > 1 or single]
 
     def planned(self, job_dir: Path) -> dict[str, str]:
         """The overrides job `job_dir` was (or would have been) run with."""
@@ -141,7 +143,9 @@ def collect(root: Path) -> Study:
         status = metrics.get("status", "completed")
         if status != "completed":
             study.missing.append(job_dir)
-            study.reasons[job_dir] = f"{status} at step {metrics.get('global_step', '?')}"
+            # "not started": the folder of a job that a signal stopped the multirun before
+            step = metrics.get("global_step")
+            study.reasons[job_dir] = status if step is None else f"{status} at step {step}"
             continue
         study.runs.append(
             {"job": str(job_dir.relative_to(root)), "overrides": _overrides(job_dir), **metrics}

@@ -5,7 +5,7 @@ A study's evaluation is a YAML file (every key optional but methods or baselines
 to the directory the command runs from, like the command line's):
 
     protocol: literature          # literature | float (see protocol.py)
-    sets: [bsd68, set12]
+    sets: [bsd68, set12]          # or NAME=FOLDER: a folder of your own 8-bit images
     sigmas: [15, 25, 50]
     root: ../shared/datasets      # DIR/<set>/ or DIR itself; default data/benchmarks/<set>
     methods:
@@ -36,7 +36,7 @@ from restorelab.benchmarks.methods import (
 )
 from restorelab.benchmarks.protocol import Protocol, get_protocol
 from restorelab.benchmarks.published import published_rows
-from restorelab.benchmarks.sets import default_data_dir, get_set, set_root
+from restorelab.benchmarks.sets import default_data_dir, get_set, parse_set, set_root
 from restorelab.errors import RestoreLabError
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ class BenchmarkConfig:
     methods: list[Any] = field(default_factory=list)
     sets: list[str] = field(default_factory=lambda: ["bsd68", "set12"])
     sigmas: list[float] = field(default_factory=lambda: [15.0, 25.0, 50.0])
-    baselines: list[str] = field(default_factory=lambda: ["noisy", "bm3d"])
+    # `auto`: BM3D, or non-local means with a warning when the opt-in bm3d extra is missing
+    baselines: list[str] = field(default_factory=lambda: ["noisy", "auto"])
     protocol: str = "literature"
     root: str | None = None
     roots: dict[str, str] = field(default_factory=dict)  # per set, before `root`
@@ -92,11 +93,11 @@ class BenchmarkData:
 def load_sets(config: BenchmarkConfig) -> list[BenchmarkData]:
     """Every set checked (and fetched with `download`) before any model is loaded."""
     loaded = []
-    for name in config.sets:
-        benchmark = get_set(name)
-        given = config.roots.get(name)
-        root = Path(given) if given else set_root(benchmark.name, config.root)
-        if config.download:
+    for spec in config.sets:
+        benchmark, folder = parse_set(str(spec))
+        given = config.roots.get(benchmark.name)
+        root = folder or (Path(given) if given else set_root(benchmark.name, config.root))
+        if config.download and folder is None:
             benchmark.download(root)
         images = benchmark.load(root)[: config.max_images or None]
         info = {"name": benchmark.name, "title": benchmark.title, "color": benchmark.color,

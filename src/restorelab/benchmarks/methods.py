@@ -96,8 +96,9 @@ def model_method(spec: str | dict[str, Any], device: str | None = None) -> Metho
 def baseline_methods(names: list[str]) -> list[Method]:
     """The named baselines, always led by `noisy` (the input itself: the protocol reports it)."""
     from restorelab.baselines import select_baselines
+    from restorelab.corruptions import GaussianNoise
 
-    chosen = select_baselines(["noisy", *[n for n in names if n != "noisy"]], "GaussianNoise")
+    chosen = select_baselines(["noisy", *[n for n in names if n != "noisy"]], GaussianNoise)
     methods = []
     for baseline in chosen:
         def restore(noisy: np.ndarray, sigma: float, baseline: Any = baseline) -> np.ndarray:

@@ -243,6 +243,42 @@ def get_set(name: str) -> BenchmarkSet:
     return BENCHMARK_SETS[key]
 
 
+def folder_set(label: str, folder: str | Path) -> BenchmarkSet:
+    """A folder of the user's own 8-bit images as a named set (`NAME=FOLDER` in `sets`): its
+    image files in sorted order, gray when every file is gray, scored by the same protocol as
+    the standard sets (no download, no published rows). The label must not be a registered name,
+    whose published rows would then be set beside other images."""
+    from PIL import Image
+
+    folder = Path(folder).expanduser()
+    if not label or label.lower() in BENCHMARK_SETS:
+        raise DataError(
+            f"a folder set needs a name of its own (NAME=FOLDER), not {label!r}: "
+            f"{', '.join(BENCHMARK_SETS)} are the registered sets"
+        )
+    if not folder.is_dir():
+        raise DataError(f"set {label}: {folder} is not a folder of images")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"set {label}: no image files in {folder} (PNG, TIFF, BMP or JPEG)")
+    gray = True
+    for path in files:
+        with Image.open(path) as image:
+            gray = gray and image.mode in ("1", "L", "LA")
+    return BenchmarkSet(
+        label, label, 1 if gray else 3, tuple(p.name for p in files),
+        f"{len(files)} {'gray' if gray else 'RGB'} images of {folder}", str(folder),
+    )
+
+
+def parse_set(spec: str) -> tuple[BenchmarkSet, Path | None]:
+    """A `sets` entry: a registered name (its root is resolved by the caller), or NAME=FOLDER."""
+    if "=" in spec:
+        label, folder = spec.split("=", 1)
+        return folder_set(label.strip(), folder), Path(folder).expanduser()
+    return get_set(spec), None
+
+
 def default_data_dir() -> Path:
     """`paths.data_dir` as the training config resolves it: `$RESTORELAB_ROOT/data`, else `data`
     under the current directory."""

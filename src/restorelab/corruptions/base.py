@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +18,29 @@ STANDARD_SIGMAS = (15.0, 25.0, 50.0)
 # How a level is drawn from a [min, max] range: `uniform`, or `log_uniform` (uniform in the
 # logarithm, i.e. in the noisy input's PSNR), which weights low levels more (see `draw_level`).
 LEVEL_DISTRIBUTIONS = ("uniform", "log_uniform")
+
+
+@dataclass(frozen=True)
+class LevelControl:
+    """A corruption's main level argument, and the range a control (the demo's slider) offers.
+
+    Attributes:
+        key: the constructor argument that holds the level, in the units of its config
+            (`sigma` in 0-255, `amount` as a fraction of pixels, `peak` in photons).
+        label: what the control says, e.g. "sigma (0-255)".
+        low, high, default, step: the control's range, start and step.
+        maximum: the largest level the corruption accepts (1 for a fraction of pixels).
+        positive: whether the level must be > 0 (a photon count).
+    """
+
+    key: str
+    label: str
+    low: float
+    high: float
+    default: float
+    step: float
+    maximum: float = math.inf
+    positive: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,7 +66,64 @@ class Corruption(nn.Module):
 
     Subclasses implement `corrupt`; random numbers come only from `generator` when one is given.
     Corruptions hold no parameters or buffers, so checkpoints and precision plugins ignore them.
+
+    A corruption with one main level (a noise's sigma, an impulse's amount) declares it in
+    `level` and answers questions about it itself: `level_bounds()`, `at_level(v)` (a copy at a
+    fixed level), `level_name(v)` (`sigma25`), `fixed_levels()` (the copies blind training is
+    validated at) and `true_sigma()`. `title` is its name in words, `classical_reference` the
+    baseline the literature reports beside a model for it.
     """
+
+    level: ClassVar[LevelControl | None] = None
+    title: ClassVar[str] = ""
+    classical_reference: ClassVar[str] = "bm3d"
+    standard_levels: ClassVar[tuple[float, ...]] = ()  # validated at these inside a range
+
+    @classmethod
+    def name(cls) -> str:
+        """The corruption in words, for reports and the demo: `title`, else the class name."""
+        return cls.title or cls.__name__
+
+    def level_bounds(self) -> tuple[float, float] | None:
+        """The `(min, max)` of the main level (equal for a fixed level); None without one."""
+        return getattr(self, self.level.key) if self.level else None
+
+    def level_name(self, value: float) -> str:
+        """The metric-safe name of this corruption at `value`, e.g. `sigma25`, `amount0p1`."""
+        if self.level is None:
+            raise ValueError(f"{type(self).__name__} has no single level to name")
+        return level_name(self.level.key, value)
+
+    def at_level(self, value: float) -> Corruption:
+        """A copy of this corruption with its main level fixed at `value` (its other settings
+        kept); ValueError for a corruption without one, or a value outside what it accepts."""
+        if self.level is None:
+            allowed = ", ".join(c.__name__ for c in levelled_corruptions())
+            raise ValueError(
+                f"{type(self).__name__} has no single level to set; allowed for: {allowed}"
+            )
+        control = self.level
+        bounds = level_range(float(value), control.key, high=control.maximum)
+        if control.positive and bounds[0] <= 0:
+            raise ValueError(f"{control.key} must be > 0, got {value!r}")
+        fixed = copy.deepcopy(self)
+        setattr(fixed, control.key, bounds)
+        return fixed
+
+    def true_sigma(self) -> float | None:
+        """The standard deviation in [0, 1] units when this is additive white Gaussian noise of
+        one fixed, known level (what a baseline or a noise map is given); else None."""
+        return None
+
+    def fixed_levels(self) -> dict[str, Corruption]:
+        """Named fixed-strength copies for per-level validation metrics when this corruption
+        draws its level from a range (blind training); {} when the level is fixed. By default:
+        `standard_levels` inside the range, else its two ends."""
+        bounds = self.level_bounds()
+        if bounds is None:
+            return {}
+        values = validation_levels(bounds, self.standard_levels)
+        return {self.level_name(value): self.at_level(value) for value in values}
 
     def apply(  # type: ignore[override]
         self, x: Tensor, generator: torch.Generator | None = None
@@ -76,14 +158,23 @@ class Corruption(nn.Module):
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return self.apply(x, generator)[0]
 
-    def fixed_levels(self) -> dict[str, Corruption]:
-        """Named fixed-strength copies for per-level validation metrics when this corruption
-        draws its level from a range (blind training); {} when the level is fixed."""
-        return {}
+
+def levelled_corruptions() -> list[type[Corruption]]:
+    """Every imported corruption class with a main level, sorted by name."""
+    found: list[type[Corruption]] = []
+    pending = list(Corruption.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.level is not None and cls not in found:
+            found.append(cls)
+    return sorted(found, key=lambda cls: cls.__name__)
 
 
 class Identity(Corruption):
     """No corruption (`noise=none`): returns the batch itself, unchanged; output in [0, 1]."""
+
+    title = "none"
 
     def corrupt(
         self, x: Tensor, generator: torch.Generator | None = None

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from restorelab.corruptions.base import (
     Corruption,
+    LevelControl,
     count_range,
     draw_count,
     draw_level,
@@ -54,6 +55,8 @@ class Occlusion(Corruption):
         fill: what covers a patch: `zeros` (black), `noise` (uniform random values) or `mean`
             (the image's mean colour, so the patch carries no edge to find).
     """
+
+    title = "occlusion"  # two levels (count, size): no single `level`
 
     def __init__(
         self,
@@ -131,6 +134,9 @@ class Desaturate(Corruption):
             validated also at the two ends.
     """
 
+    level = LevelControl("strength", "towards gray", 0.0, 1.0, 1.0, 0.05, maximum=1.0)
+    title = "desaturation"
+
     def __init__(self, strength: float | Sequence[float] = 1.0) -> None:
         super().__init__()
         self.strength = level_range(strength, "strength", high=1.0)
@@ -151,11 +157,6 @@ class Desaturate(Corruption):
         faded = torch.lerp(clean, gray.expand_as(clean), strength.to(clean.dtype))
         return faded.to(x.dtype), None
 
-    def fixed_levels(self) -> dict[str, Corruption]:
-        return {
-            level_name("strength", s): Desaturate(strength=s)
-            for s in validation_levels(self.strength)
-        }
 
 
 def _smooth_field(x: Tensor, cells: int, generator: torch.Generator | None) -> Tensor:
@@ -182,6 +183,10 @@ class Stains(Corruption):
         background: also shade the whole page with a smooth field up to half as dark as the
             stains, like yellowed paper or uneven scanner light.
     """
+
+    level = LevelControl("darkness", "darkness at a stain's centre", 0.0, 1.0, 0.4, 0.05,
+                         maximum=1.0)
+    title = "stains"
 
     def __init__(
         self,
@@ -224,11 +229,3 @@ class Stains(Corruption):
         if self.background:
             factor = factor * (1.0 - 0.5 * darkness * _smooth_field(x, 3, generator))
         return (working(x) * factor).to(x.dtype), None
-
-    def fixed_levels(self) -> dict[str, Corruption]:
-        return {
-            level_name("darkness", d): Stains(
-                count=self.count, radius=self.radius, darkness=d, background=self.background
-            )
-            for d in validation_levels(self.darkness)
-        }

@@ -11,11 +11,10 @@ from restorelab.corruptions.base import (
     STANDARD_SIGMAS,
     Corrupted,
     Corruption,
+    LevelControl,
     check_distribution,
     draw_level,
-    level_name,
     level_range,
-    validation_levels,
     working,
 )
 
@@ -37,6 +36,10 @@ class GaussianNoise(Corruption):
             log sigma (in the noisy PSNR), which weights low levels more and needs min > 0
             (see `restorelab.corruptions.base.draw_level` for why).
     """
+
+    level = LevelControl("sigma", "sigma (0-255)", 0.0, 100.0, 25.0, 1.0)
+    title = "Gaussian"
+    standard_levels = STANDARD_SIGMAS
 
     def __init__(
         self,
@@ -66,11 +69,9 @@ class GaussianNoise(Corruption):
     def knows_noise_level(self) -> bool:
         return True
 
-    def fixed_levels(self) -> dict[str, Corruption]:
-        return {
-            level_name("sigma", sigma): GaussianNoise(sigma=sigma, clip=self.clip)
-            for sigma in validation_levels(self.sigma, STANDARD_SIGMAS)
-        }
+    def true_sigma(self) -> float | None:
+        low, high = self.sigma
+        return low / 255.0 if low == high else None
 
 
 class SpeckleNoise(Corruption):
@@ -83,6 +84,10 @@ class SpeckleNoise(Corruption):
         clip: clamp to [0, 1]; off by default like `GaussianNoise`, so the output may leave
             [0, 1].
     """
+
+    level = LevelControl("sigma", "relative sigma (0-255)", 0.0, 100.0, 25.0, 1.0)
+    title = "speckle"
+    standard_levels = STANDARD_SIGMAS
 
     def __init__(self, sigma: float | Sequence[float] = 25, clip: bool = False) -> None:
         super().__init__()
@@ -99,11 +104,6 @@ class SpeckleNoise(Corruption):
             noisy = noisy.clamp(0.0, 1.0)
         return noisy.to(x.dtype), None
 
-    def fixed_levels(self) -> dict[str, Corruption]:
-        return {
-            level_name("sigma", sigma): SpeckleNoise(sigma=sigma, clip=self.clip)
-            for sigma in validation_levels(self.sigma, STANDARD_SIGMAS)
-        }
 
 
 class PoissonNoise(Corruption):
@@ -118,6 +118,9 @@ class PoissonNoise(Corruption):
         read_sigma: standard deviation of the additive read noise, in 0-255 units (0: none).
         clip: clamp to [0, 1]; off by default like `GaussianNoise`.
     """
+
+    level = LevelControl("peak", "photons at white", 1.0, 200.0, 30.0, 1.0, positive=True)
+    title = "Poisson"
 
     def __init__(
         self, peak: float | Sequence[float] = 30, read_sigma: float = 0, clip: bool = False
@@ -145,13 +148,6 @@ class PoissonNoise(Corruption):
             noisy = noisy.clamp(0.0, 1.0)
         return noisy.to(x.dtype), None
 
-    def fixed_levels(self) -> dict[str, Corruption]:
-        return {
-            level_name("peak", peak): PoissonNoise(
-                peak=peak, read_sigma=self.read_sigma, clip=self.clip
-            )
-            for peak in validation_levels(self.peak)
-        }
 
 
 class SaltPepperNoise(Corruption):
@@ -163,6 +159,10 @@ class SaltPepperNoise(Corruption):
             image, validated also at the two ends.
         salt_ratio: fraction of the hit pixels that turn white.
     """
+
+    level = LevelControl("amount", "fraction of pixels", 0.0, 0.5, 0.1, 0.01, maximum=1.0)
+    title = "salt and pepper"
+    classical_reference = "median"  # the filter made for impulses
 
     def __init__(self, amount: float | Sequence[float] = 0.1, salt_ratio: float = 0.5) -> None:
         super().__init__()
@@ -181,11 +181,6 @@ class SaltPepperNoise(Corruption):
         noisy = torch.where(mask, salt.to(x.dtype), x)
         return noisy, mask
 
-    def fixed_levels(self) -> dict[str, Corruption]:
-        return {
-            level_name("amount", amount): SaltPepperNoise(amount=amount, salt_ratio=self.salt_ratio)
-            for amount in validation_levels(self.amount)
-        }
 
 
 class PixelFlip(Corruption):
@@ -198,6 +193,10 @@ class PixelFlip(Corruption):
         per_channel: pick each channel of each pixel on its own (mask `[B, C, H, W]`) instead of
             whole pixels, which get a random colour (mask `[B, 1, H, W]`).
     """
+
+    level = LevelControl("amount", "fraction of pixels", 0.0, 0.5, 0.05, 0.01, maximum=1.0)
+    title = "pixel flip"
+    classical_reference = "median"
 
     def __init__(self, amount: float | Sequence[float] = 0.05, per_channel: bool = False) -> None:
         super().__init__()
@@ -214,9 +213,3 @@ class PixelFlip(Corruption):
         values = torch.rand(x.shape, generator=generator, device=x.device)
         noisy = torch.where(mask, values.to(x.dtype), x)
         return noisy, mask
-
-    def fixed_levels(self) -> dict[str, Corruption]:
-        return {
-            level_name("amount", amount): PixelFlip(amount=amount, per_channel=self.per_channel)
-            for amount in validation_levels(self.amount)
-        }

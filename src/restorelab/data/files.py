@@ -1,5 +1,5 @@
-"""Image files on disk: finding them, decoding any common format and bit depth to `channels`,
-and reporting unreadable ones once instead of failing on the first."""
+"""Image files on disk for data modules: finding them, reading them (through `restorelab.codec`)
+at `channels`, and reporting unreadable ones once instead of failing on the first."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from restorelab.codec import DECODE_ERRORS, decode_image
 from restorelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -29,47 +30,11 @@ _READ_THREADS = min(8, os.cpu_count() or 1)
 # Names shown in one warning; the count is always complete.
 _MAX_NAMES = 10
 
-
 def find_images(root: Path, recursive: bool = True) -> list[Path]:
     """The image files under `root` (any case of PNG/JPEG/TIFF/BMP suffix), sorted."""
     pattern = "**/*" if recursive else "*"
     paths = root.glob(pattern)
     return sorted(p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
-def _png_is_16bit_color(path: Path) -> bool:
-    # Pillow decodes 16-bit PNGs with color or alpha to 8 bits; the IHDR chunk tells beforehand.
-    with open(path, "rb") as file:
-        header = file.read(26)
-    return header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] in (2, 4, 6)
-
-
-def decode_image(path: Path) -> np.ndarray:
-    """`[H, W]` or `[H, W, C]` uint8 / uint16 array, alpha still attached (float32 for float
-    TIFFs). The one decoder of the project: training data, `restorelab denoise` and evaluation
-    folders all read files through it, so they agree on every format and bit depth."""
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        import tifffile  # a dependency of scikit-image; reads every bit depth Pillow truncates
-
-        array = tifffile.imread(path, key=0)
-        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] > 4:
-            array = array.transpose(1, 2, 0)  # planar TIFFs come channels first
-        return array
-    if suffix == ".png" and _png_is_16bit_color(path):
-        from torchvision.io import decode_png, read_file
-
-        return decode_png(read_file(str(path))).permute(1, 2, 0).numpy()
-    with Image.open(path) as image:
-        image.load()  # `open` read the header only: a truncated file must fail here
-        if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit (or 32-bit) gray
-            return np.clip(np.asarray(image, dtype=np.int64), 0, 65535).astype(np.uint16)
-        if image.mode == "F":
-            raise ValueError("floating-point images are not supported (save 8- or 16-bit)")
-        if image.mode in ("1", "L", "LA", "La"):
-            return np.asarray(image.convert("LA" if "A" in image.mode else "L"))
-        has_alpha = "A" in image.mode or "transparency" in image.info
-        return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))  # P, CMYK, YCbCr, ...
 
 
 def to_channels(array: np.ndarray, channels: int) -> Tensor:
@@ -93,9 +58,25 @@ def to_channels(array: np.ndarray, channels: int) -> Tensor:
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
-def read_image(path: Path, channels: int) -> Tensor:
-    """One image file as a `[channels, H, W]` uint8 or uint16 tensor (gray, RGB, RGBA, palette)."""
-    return to_channels(decode_image(path), channels)
+def read_image(path: Path, channels: int, data: bytes | None = None) -> Tensor:
+    """One image file as a `[channels, H, W]` uint8 or uint16 tensor (gray, RGB, RGBA, palette);
+    `data`: its bytes, when already read."""
+    return to_channels(decode_image(path, data), channels)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header without decoding the pixels."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tiff:
+            shape = tiff.series[0].shape if tiff.series else tiff.pages[0].shape
+        if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[-1] > 4:
+            return int(shape[1]), int(shape[2])  # planar
+        return int(shape[0]), int(shape[1])
+    with Image.open(path) as image:
+        width, height = image.size
+    return height, width
 
 
 def load_images(
@@ -115,9 +96,8 @@ def load_images(
         try:
             image = read_image(path, channels)
             return transform(image) if transform is not None else image
-        except (OSError, ValueError, SyntaxError, RuntimeError, IndexError,
-                Image.DecompressionBombError) as error:
-            return f"{path} ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        except DECODE_ERRORS as error:
+            return f"{path} ({reason(error)})"
 
     if len(paths) > 1000:
         log.info("%s: decoding %d image files", what, len(paths))
@@ -126,6 +106,11 @@ def load_images(
     images = {p: r for p, r in zip(paths, results) if not isinstance(r, str)}
     report_bad(what, [r for r in results if isinstance(r, str)], strict, "unreadable")
     return images
+
+
+def reason(error: BaseException) -> str:
+    """The first line of a decoding error, or its type when it says nothing."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def report_bad(what: str, problems: Sequence[str], strict: bool, kind: str) -> None:

@@ -1,0 +1,302 @@
+"""The whole job behind `restorelab eval`: one checkpoint (or the baselines alone) on one image
+source at the levels of one corruption, and its report folder."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from restorelab.evaluation.harness import (
+    DEFAULT_CURVE_SIGMAS,
+    EvalImage,
+    Level,
+    Method,
+    baseline_method,
+    corruption_levels,
+    evaluate,
+    model_method,
+)
+from restorelab.evaluation.reports import (
+    noise_curve,
+    results_table,
+    write_grid,
+    write_json,
+    write_rows,
+)
+from restorelab.evaluation.sources import compose_config, images_from_datamodule, images_from_folder
+
+PROTOCOL_METRICS = (
+    "PSNR and SSIM (torchmetrics), data_range=1, per image on the output clamped to [0, 1], "
+    "averaged over images"
+)
+
+
+@dataclass
+class EvalRequest:
+    """What `restorelab eval` was asked; the keyword arguments of `run_evaluation`.
+
+    Images: a folder (`images`), a dataset config (`data`, e.g. "natural", with `data.key=value`
+    `overrides`), or by default the dataset of the checkpoint's run; whole images (`eval_size`
+    null) unless an override says otherwise. Noise: the run's own unless `noise` names a config
+    (with `noise.key=value` overrides); `levels` sets its main level (sigma, amount, peak).
+    """
+
+    checkpoint: str | Path | None = None
+    images: str | Path | None = None
+    data: str | None = None
+    noise: str | None = None
+    levels: Sequence[float] | None = None
+    baselines: Sequence[str] = ("auto",)
+    curve: bool = False
+    curve_sigmas: Sequence[float] = DEFAULT_CURVE_SIGMAS
+    curve_images: int | None = None
+    seed: int = 0
+    output: str | Path | None = None
+    grid: int = 4
+    split: str = "test"
+    overrides: Sequence[str] = ()
+    channels: int | None = None
+    tile_size: int | str | None = "auto"
+    device: str | None = None
+    progress: bool = True
+    ensemble: bool = False
+
+
+@dataclass
+class _Model:
+    """The scored checkpoint: its denoiser, run config and run folder (None for an export)."""
+
+    denoiser: Any
+    config: Any
+    run_dir: Path | None
+    source: Path
+
+
+def run_evaluation(**request: Any) -> dict[str, Any]:
+    """Scores a checkpoint (or the baselines alone) and writes per_image.csv, summary.json,
+    grid.png and, with `curve`, curve.csv / curve.png to `output`; returns the summary. The
+    keyword arguments are the fields of `EvalRequest`."""
+    known = {f.name for f in fields(EvalRequest)}
+    unknown = sorted(set(request) - known)
+    if unknown:
+        raise TypeError(f"run_evaluation() got unknown argument(s) {unknown}; allowed: {sorted(known)}")
+    return EvaluationJob(EvalRequest(**request)).run()
+
+
+class EvaluationJob:
+    """One `restorelab eval`: resolve what is scored, score it, write and print the report."""
+
+    def __init__(self, request: EvalRequest) -> None:
+        self.request = request
+        self.model = _load_model(request) if request.checkpoint is not None else None
+
+    def run(self) -> dict[str, Any]:
+        from rich.console import Console
+
+        from restorelab.baselines import reference_baseline
+
+        req = self.request
+        data_config, noise_config = self._data_and_noise()
+        images, image_source = self._images(data_config)
+        paired = images[0].noisy is not None
+        levels = [Level("real", None)] if paired else corruption_levels(noise_config, req.levels)
+        corruption = None if paired else levels[0].corruption  # None: the images' own noise
+        baselines, methods = self._methods(corruption)
+        run_dir = self.model.run_dir if self.model else None
+        output_dir = Path(req.output) if req.output is not None else _default_output(run_dir)
+        result = evaluate(methods, images, levels, req.seed, keep_samples=req.grid,
+                          progress=req.progress)
+        content = self._content(images, image_source, levels, noise_config, baselines)
+        content["reference_baseline"] = reference_baseline(corruption)
+        content["seed"] = req.seed
+        content["results"] = summary = result.summary()
+        write_rows(output_dir / "per_image.csv", result.rows)
+        if req.grid:
+            write_grid(output_dir / "grid.png", result, [m.name for m in methods])
+        if req.curve:
+            if paired:
+                raise ValueError("the noise-level curve needs clean images (not paired real noise)")
+            content["curve"] = self._curve(methods, images, noise_config, output_dir)
+        write_json(output_dir / "summary.json", content)
+        console = Console()
+        console.print(f"{len(images)} {content['images']['color']} image(s) from {image_source}")
+        console.print(results_table(summary))
+        console.print(f"sigma given to the baselines: {content['protocol']['baseline_sigma']}")
+        console.print(f"written to [bold]{output_dir}[/bold]")
+        content["output_dir"] = str(output_dir)
+        return content
+
+    # ------------------------------------------------------------------ what is scored
+    def _data_and_noise(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The data and noise nodes: the run's own, unless a group is named (or there is no run).
+        A safetensors export embeds the model and noise only: its data node is the default
+        group's. `data.` / `noise.` overrides on top."""
+        from omegaconf import OmegaConf, open_dict
+
+        req = self.request
+        user_data = [o for o in req.overrides if o.startswith("data.")]
+        unknown = [o for o in req.overrides if not o.startswith(("data.", "noise."))]
+        if unknown:
+            raise ValueError(f"overrides must start with data. or noise., got {unknown}")
+        run_config = self.model.config if self.model else None
+        base = run_config
+        partial = run_config is not None and not ("data" in run_config and "noise" in run_config)
+        if run_config is None or req.data is not None or req.noise is not None or partial:
+            groups = [f"data={req.data}"] * bool(req.data) + [f"noise={req.noise}"] * bool(req.noise)
+            base = compose_config(groups)
+            if run_config is not None:
+                with open_dict(base):
+                    if req.data is None and "data" in run_config:
+                        base.data = run_config.data
+                    if req.noise is None and "noise" in run_config:
+                        base.noise = run_config.noise
+        OmegaConf.set_struct(base, False)
+        base = OmegaConf.merge(base, OmegaConf.from_dotlist(list(req.overrides)))
+        channels = self._channels()
+        if channels is not None and "channels" in base.data:
+            base.data.channels = channels
+        if "eval_size" in base.data and not any(o.startswith("data.eval_size=") for o in user_data):
+            base.data.eval_size = None  # whole images, as benchmark tables score them
+        if "num_workers" in base.data:
+            base.data.num_workers = 0
+        return (OmegaConf.to_container(base.data, resolve=True),
+                OmegaConf.to_container(base.noise, resolve=True))
+
+    def _channels(self) -> int | None:
+        return self.model.denoiser.channels if self.model else self.request.channels
+
+    def _images(self, data_config: dict[str, Any]) -> tuple[list[EvalImage], str]:
+        req = self.request
+        if req.images is not None:
+            channels = self._channels() or int(data_config.get("channels", 1))
+            images, source = images_from_folder(req.images, channels), str(req.images)
+        else:
+            images = images_from_datamodule(data_config, req.split)
+            source = f"{data_config['_target_']} ({req.split} split)"
+        if not images:
+            raise ValueError(f"no images to evaluate in {source}")
+        return images, source
+
+    def _methods(self, corruption: Any) -> tuple[list[Any], list[Method]]:
+        """The chosen baselines, and every method in report order: noisy, the model (and its
+        x8 self-ensemble), then the other baselines."""
+        from restorelab.baselines import select_baselines
+        from restorelab.inference import Denoiser
+
+        chosen = select_baselines(self.request.baselines, corruption)
+        methods = [baseline_method(b) for b in chosen]
+        if self.model is not None:
+            denoiser = self.model.denoiser
+            at = 1 if methods and methods[0].name == "noisy" else 0
+            methods.insert(at, model_method(denoiser))
+            if self.request.ensemble:  # the same net with the x8 self-ensemble, its own row
+                x8 = Denoiser(denoiser.net, tile_size=denoiser.tile_size, overlap=denoiser.overlap,
+                              batch_size=denoiser.batch_size, device=denoiser.device,
+                              config=denoiser.config, ensemble=True)
+                methods.insert(at + 1, model_method(x8, "model_x8"))
+        return chosen, methods
+
+    # ------------------------------------------------------------------ the report
+    def _content(
+        self,
+        images: list[EvalImage],
+        image_source: str,
+        levels: list[Level],
+        noise_config: dict[str, Any],
+        baselines: list[Any],
+    ) -> dict[str, Any]:
+        """summary.json without the results: what was scored, on what, by which protocol."""
+        from omegaconf import OmegaConf
+
+        req, model = self.request, self.model
+        paired = levels[0].corruption is None
+        config = model.config if model else None
+        denoiser = model.denoiser if model else None
+        to_container = lambda node: OmegaConf.to_container(node, resolve=True)
+        return {
+            "checkpoint": str(model.source) if model else None,
+            "model": to_container(config.model) if config is not None else None,
+            # "EMA, decay 0.999" when the scored weights are an average (null: the trained ones).
+            "weights": config.get("weights") if config is not None else None,
+            "trained_noise": (to_container(config.noise)
+                              if config is not None and "noise" in config else None),
+            "images": {
+                "source": image_source,
+                "count": len(images),
+                "color": "gray" if int(images[0].clean.shape[0]) == 1 else "RGB",
+                "names": [image.name for image in images],
+            },
+            "corruption": {
+                "config": noise_config if not paired else "real noise (paired data)",
+                "levels": [level.name for level in levels],
+                "clip": noise_config.get("clip") if not paired else None,
+            },
+            "protocol": {
+                "metrics": PROTOCOL_METRICS,
+                "border_crop": 0,
+                "noise_seed": f"image i uses a torch.Generator seeded with {req.seed} + i",
+                "baseline_sigma": _baseline_sigma(baselines, levels),
+                "tile_size": denoiser.tile_size if denoiser is not None else None,
+                "tile_overlap": denoiser.overlap if denoiser is not None else None,
+                "self_ensemble": (
+                    "model_x8: the model's outputs for the 8 flips and rotations of each tile, "
+                    "averaged" if req.ensemble and denoiser is not None else None
+                ),
+            },
+        }
+
+    def _curve(
+        self,
+        methods: list[Method],
+        images: list[EvalImage],
+        noise_config: dict[str, Any],
+        output_dir: Path,
+    ) -> dict[str, Any]:
+        """PSNR against Gaussian sigma (curve.csv, curve.png), the training level shaded."""
+        from omegaconf import OmegaConf
+
+        from restorelab.baselines import select_baselines
+
+        req = self.request
+        curve_set = images[: req.curve_images] if req.curve_images else images
+        config = self.model.config if self.model else None
+        trained = None
+        if config is not None and "noise" in config and "sigma" in config.noise:
+            sigma = OmegaConf.to_container(config.noise, resolve=True)["sigma"]
+            trained = list(sigma) if isinstance(sigma, (list, tuple)) else [sigma]
+        if "noisy" not in [m.name for m in methods]:
+            methods = [baseline_method(select_baselines(["noisy"])[0]), *methods]
+        table = noise_curve(
+            methods, curve_set, req.curve_sigmas, bool(noise_config.get("clip", False)),
+            req.seed, output_dir, trained, progress=req.progress,
+        )
+        return {"sigmas": list(req.curve_sigmas), "images": len(curve_set), "table": table}
+
+
+def _load_model(request: EvalRequest) -> _Model:
+    from restorelab.inference import load_denoiser, resolve_checkpoint
+
+    denoiser = load_denoiser(request.checkpoint, device=request.device,
+                             tile_size=request.tile_size)
+    source = resolve_checkpoint(request.checkpoint)
+    run_dir = source.parent.parent if source.suffix == ".ckpt" else None
+    return _Model(denoiser, denoiser.config, run_dir, source)
+
+
+def _baseline_sigma(baselines: list[Any], levels: list[Level]) -> str:
+    """What the sigma-aware baselines were given, in the report's words."""
+    if not any(b.uses_sigma for b in baselines):
+        return "none of the chosen baselines uses sigma"
+    if all(level.sigma is not None for level in levels):
+        return "true sigma of the Gaussian noise"
+    return "estimated from each noisy image (skimage.restoration.estimate_sigma)"
+
+
+def _default_output(run_dir: Path | None) -> Path:
+    from restorelab import RUN_ID  # two evaluations in the same second: two folders
+
+    stamp = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{RUN_ID}"
+    return (run_dir / "eval" / stamp) if run_dir is not None else Path("logs") / "eval" / stamp
