@@ -56,8 +56,8 @@ print(next(run["job"] for run in collect(Path(sys.argv[1])).runs
            if all(run["overrides"].get(k) == v for k, v in wanted.items())))
 EOF
 )
-restorelab eval "$sweep_dir/$best_job" --baselines noisy bm3d nlm -o "$here/eval_48"
-restorelab eval "$size_dir/0" --baselines noisy bm3d nlm -o "$here/eval_128"
+restorelab eval "$sweep_dir/$best_job" --baselines noisy bm3d nlm -o "$here/eval_48" --overwrite
+restorelab eval "$size_dir/0" --baselines noisy bm3d nlm -o "$here/eval_128" --overwrite
 echo "wall time: $(( $(date +%s) - start )) s"
 
 cp "$sweep_dir"/{results.csv,results.md,comparison.png,curves.png} "$here/"
