@@ -1,32 +1,41 @@
-# `make train` and `make test` set up everything they need on a fresh machine.
+# `make train` and `make test` set up what they need on a fresh machine: `make train` installs
+# RestoreLab with its core dependencies only; the tests and the docs add the dev extras (the
+# sweepers, BM3D, ONNX export, the demo, MkDocs, pytest).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+DEV := $(VENV)/.installed-dev
 
 .PHONY: help install train test test-all bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
+
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e .
+	touch $(CORE)
+
+$(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV) $(CORE)
 
-install: $(STAMP)  ## create the virtualenv and install RestoreLab with its dev extras
+install: $(DEV)  ## create the virtualenv and install RestoreLab with its dev extras
 
-train: $(STAMP)  ## train the embedded default (U-Net, natural images, Gaussian sigma=25, CPU)
+train: $(CORE)  ## train the embedded default (U-Net, natural images, Gaussian sigma=25, CPU)
 	$(BIN)/python train.py $(ARGS)
 
-test: $(STAMP)  ## run the test suite (CPU, a few minutes)
+test: $(DEV)  ## run the test suite (CPU, a few minutes)
 	$(BIN)/python -m pytest -q $(ARGS)
 
-bench: $(STAMP)  ## training overhead of the framework against a bare PyTorch loop
+bench: $(CORE)  ## training overhead of the framework against a bare PyTorch loop
 	$(BIN)/python bench/train_overhead.py $(ARGS)
 
-docs: $(STAMP)  ## build the documentation site into site/ (strict: a broken link fails it)
+docs: $(DEV)  ## build the documentation site into site/ (strict: a broken link fails it)
 	$(BIN)/mkdocs build --strict
 
 clean:  ## remove run outputs (logs/) and caches, keep the virtualenv

@@ -1,7 +1,6 @@
 """Train, validate and test a restoration model: `python train.py model=unet noise.sigma=50`."""
 
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -9,8 +8,11 @@ from omegaconf import DictConfig
 import restorelab  # noqa: F401  (registers the config resolvers before Hydra composes)
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path="pkg://restorelab.conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from restorelab import interrupts
+
+    interrupts.install()  # before the slow imports: a Ctrl-C in them stops the job, too
     from restorelab.train import main as run_main  # imported here so --help stays fast
 
     return run_main(cfg)
@@ -21,8 +23,9 @@ if __name__ == "__main__":
         main()
     except SystemExit as stop:
         if stop.code == 1:  # Hydra refused the command line, or the run failed: name wrong keys
+            from restorelab.conf import CONF_DIR
             from restorelab.hints import key_hints
 
-            for line in key_hints(sys.argv[1:], Path(__file__).resolve().parent / "conf"):
+            for line in key_hints(sys.argv[1:], CONF_DIR):
                 print(line, file=sys.stderr)
         raise

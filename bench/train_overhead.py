@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import hydra
 import lightning as L
@@ -27,7 +26,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+from restorelab.conf import CONF_DIR
 
 
 class _Clock(L.Callback):
@@ -45,7 +44,7 @@ class _Clock(L.Callback):
 
 def compose_config(overrides: list[str], steps: int, output_dir: str) -> DictConfig:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose(
             config_name="train",
             return_hydra_config=True,

@@ -1,13 +1,15 @@
 """MkDocs hooks: the pages that are read from the repository at build time, so they cannot drift.
 
-- `config-groups.md` is written from `conf/`: every group, its default, each choice with the
-  comment at the top of its YAML and its `_target_`, and the YAML itself.
+- `config-groups.md` is written from the config tree (`src/restorelab/conf/`): every group, its
+  default, each choice with the comment at the top of its YAML and its `_target_`, and the YAML
+  itself.
 - The model cards (`experiments/<study>/README.md`) join the site under `experiments/<study>/`,
   with the figures they show, and a "Model cards" section of the navigation lists them.
 - A link from a page to a file of the repository outside `docs/` (`../README.md`,
-  `../experiments/zoo_cpu/README.md`, `../conf/model/unet.yaml`) is rewritten to that file's
-  place in the site, and the file is added there (`source/<its path>` unless it is a model card
-  or a doc), so such links work in the built site and `mkdocs build --strict` checks them.
+  `../experiments/zoo_cpu/README.md`, `../src/restorelab/conf/model/unet.yaml`) is rewritten to
+  that file's place in the site, and the file is added there (`source/<its path>` unless it is a
+  model card or a doc), so such links work in the built site and `mkdocs build --strict` checks
+  them.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from mkdocs.structure.files import File, Files
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-CONF = REPO / "conf"
+CONF = REPO / "src" / "restorelab" / "conf"
 EXPERIMENTS = REPO / "experiments"
 CONFIG_PAGE = "config-groups.md"
-# Groups in the order a reader meets them; any other group in conf/ follows, by name.
+# Groups in the order a reader meets them; any other group of the tree follows, by name.
 GROUP_ORDER = ("model", "data", "noise", "loss", "optimizer", "scheduler", "trainer", "logger",
                "callbacks", "debug", "experiment", "sweep", "hparams_search", "launcher",
                "paths", "hydra")
@@ -73,7 +75,8 @@ def config_groups_page() -> str:
     out = [
         "# Config groups",
         "",
-        "Generated from `conf/` when the site is built, so it lists what is there. Choose with "
+        "Generated from the config tree that ships in the package (`restorelab/conf/`) when the "
+        "site is built, so it lists what is there. Choose with "
         "`group=choice` (`python train.py model=dncnn noise=salt_pepper`), and override any key "
         "with its dotted path (`model.depth=4`, `data.channels=3`). Open a choice to see its keys "
         "and their comments.",

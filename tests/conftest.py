@@ -17,9 +17,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 import restorelab  # noqa: F401  (registers the config resolvers, as train.py does)
+from restorelab.conf import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = CONF_DIR
 
 # Small and fast: the spine is under test here, not the model's quality.
 FAST = [

@@ -25,7 +25,7 @@ if not Path(CHROMIUM).is_file():
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed: pip install -e '.[dev]'"
 )
-pytest.importorskip("streamlit", reason="Streamlit is not installed: pip install -e '.[eval]'")
+pytest.importorskip("streamlit", reason="Streamlit is not installed: pip install -e '.[demo]'")
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,5 +1,5 @@
 """The documentation site builds strictly (a broken link or a missing API reference fails it),
-its config groups page lists every file in conf/, and every model card is in it."""
+its config groups page lists every file of the config tree, and every model card is in it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from restorelab.conf import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +42,7 @@ def test_the_site_builds_strictly(site: Path) -> None:
 
 def test_config_groups_page_lists_every_config_file(site: Path) -> None:
     page = (site / "config-groups" / "index.html").read_text()
-    files = sorted((ROOT / "conf").glob("*/*.yaml"))
+    files = sorted(CONF_DIR.glob("*/*.yaml"))
     assert files
     missing = [f"conf/{p.parent.name}/{p.name}" for p in files
                if f"conf/{p.parent.name}/{p.name}" not in page]
@@ -66,13 +68,13 @@ def test_links_out_of_docs_are_rewritten_to_their_place_in_the_site() -> None:
     page = type("Page", (), {"file": type("File", (), {"src_uri": "how-to/x.md"})()})()
     markdown = (
         "[front](../../README.md) [card](../../experiments/zoo_cpu/README.md#results) "
-        "[doc](../architecture.md) [yaml](../../conf/model/unet.yaml) [web](https://example.org)"
+        "[doc](../architecture.md) [yaml](../../src/restorelab/conf/model/unet.yaml) [web](https://example.org)"
         "\n```\n[in code](../../README.md)\n```\n"
     )
     out = hooks.on_page_markdown(markdown, page, None, None)
     assert "[front](../source/README.md)" in out
     assert "[card](../experiments/zoo_cpu/README.md#results)" in out
     assert "[doc](../architecture.md)" in out  # inside docs/: as written
-    assert "[yaml](../source/conf/model/unet.yaml)" in out
+    assert "[yaml](../source/src/restorelab/conf/model/unet.yaml)" in out
     assert "[web](https://example.org)" in out
     assert "[in code](../../README.md)" in out  # code is left alone

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from restorelab.conf import CONF_DIR as CONF
 from restorelab.models import ConvAutoencoder, DnCNN, REDNet
 from restorelab.models.conditioning import restore
 from restorelab.models.drunet import DRUNet
@@ -24,7 +25,7 @@ from restorelab.models.layers import (
     pad_to_multiple,
 )
 
-MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+MODEL_DIR = CONF / "model"
 MODEL_CONFIGS = sorted(MODEL_DIR.glob("*.yaml"))
 AUTOENCODER_CONFIGS = [
     path for path in MODEL_CONFIGS if OmegaConf.load(path)._target_.endswith(".ConvAutoencoder")

@@ -16,6 +16,31 @@ OmegaConf.register_new_resolver("restorelab.cwd", os.getcwd, replace=True)
 RUN_ID = secrets.token_hex(3)
 OmegaConf.register_new_resolver("restorelab.run_id", lambda: RUN_ID, replace=True)
 
+# `${restorelab.gpus_per_node:${trainer.accelerator},${trainer.devices}}` in conf/launcher/slurm:
+# a Slurm job asks for one GPU per device, and for none when the trainer runs on the CPU.
+OmegaConf.register_new_resolver(
+    "restorelab.gpus_per_node",
+    lambda accelerator, devices: None if str(accelerator) == "cpu" else devices,
+    replace=True,
+)
+
+# `${restorelab.run_dir:${resume},${ckpt_path},NEW}` and `${restorelab.output_subdir:...}` in
+# conf/hydra: a resumed run continues in its own folder (see restorelab.resume).
+def _run_dir(resume, ckpt_path, new):
+    from restorelab.resume import run_dir
+
+    return run_dir(resume, ckpt_path, new)
+
+
+def _output_subdir(resume, ckpt_path, output_dir):
+    from restorelab.resume import output_subdir
+
+    return output_subdir(resume, ckpt_path, output_dir)
+
+
+OmegaConf.register_new_resolver("restorelab.run_dir", _run_dir, replace=True)
+OmegaConf.register_new_resolver("restorelab.output_subdir", _output_subdir, replace=True)
+
 # `${optuna_direction:${monitor_mode}}`: the search direction follows the monitored metric.
 OmegaConf.register_new_resolver(
     "optuna_direction", lambda mode: {"max": "maximize", "min": "minimize"}[mode], replace=True

@@ -122,6 +122,8 @@ def export_safetensors(net: nn.Module, config: DictConfig, path: Path) -> None:
         if key in config
     }
     embedded["source"] = str(config.get("source"))
+    if config.get("weights"):  # averaged weights ("EMA, decay 0.999") stay named as such
+        embedded["weights"] = str(config.get("weights"))
     weights = {key: value.detach().contiguous() for key, value in net.state_dict().items()}
     save_file(weights, str(path), metadata={SAFETENSORS_METADATA_KEY: json.dumps(embedded)})
 

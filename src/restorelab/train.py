@@ -1,4 +1,5 @@
-"""The training job behind `python train.py`: compose, fit, test, write `metrics.json`."""
+"""The training job behind `python train.py` and `restorelab train`: compose, fit, test, write
+`metrics.json`."""
 
 from __future__ import annotations
 
@@ -18,15 +19,17 @@ from lightning.pytorch.utilities import rank_zero_only
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from restorelab import interrupts
 from restorelab.atomic import write_text_atomic
-from restorelab.callbacks import InterruptCheckpoint
+from restorelab.callbacks import EMAWeights, InterruptCheckpoint
 from restorelab.checkpoints import AtomicCheckpointIO, check_resume_checkpoint
 from restorelab.console import print_config_tree, print_results, quiet_third_party
-from restorelab.distributed import teardown, use_job_command_for_ranks
+from restorelab.distributed import rendezvous_failure, teardown, use_job_command_for_ranks
 from restorelab.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
+from restorelab.loggers import RunCSVLogger
 from restorelab.models.stats import example_input, macs_per_pixel
 from restorelab.module import DenoisingModule
-from restorelab.preflight import check_config, check_model
+from restorelab.preflight import check_config, check_model, monitor_noisy_only
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,16 @@ class StepTimer(Callback):
         self.steps += 1
 
 
+class _TellLightningOfSignals(Callback):
+    """Passes a Ctrl-C or SIGTERM that came while the Trainer set up (data, model, checkpoint)
+    to Lightning, whose loops then stop after their first step: see `restorelab.interrupts`."""
+
+    def on_sanity_check_start(self, *args: Any) -> None:
+        interrupts.tell_lightning()
+
+    on_train_start = on_test_start = on_sanity_check_start
+
+
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in metrics.items():
@@ -139,11 +152,13 @@ _SIGNAL_EXIT = {"SIGTERM": 143, "SIGINT": 130}
 
 
 def _interruption(error: BaseException, interrupt: InterruptCheckpoint) -> str | None:
-    """The signal that stopped Lightning's loops ("SIGTERM" or "SIGINT"), or None."""
+    """The signal that stopped the run ("SIGTERM" or "SIGINT"), or None."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    if isinstance(error, SIGTERMException):
-        return "SIGTERM"
+    if isinstance(error, interrupts.SignalReceived):
+        return error.name
+    if isinstance(error, SIGTERMException):  # Lightning's stop, for either signal
+        return interrupts.received() or "SIGTERM"
     if isinstance(error, KeyboardInterrupt) or isinstance(interrupt.exception, KeyboardInterrupt):
         return "SIGINT"  # Lightning turns Ctrl-C into sys.exit(1) after its own clean-up
     return None
@@ -157,6 +172,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """
     quiet_third_party()
     _print_each_log_line_once()
+    if cfg.get("resume"):
+        cfg = resumed_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     print_config_tree(cfg, output_dir / "config_tree.log")
     if cfg.get("seed") is not None:
@@ -167,8 +184,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "a new one from trained weights: give one of them"
         )
     check_config(cfg)  # bad keys are one clear line before anything is built
+    resumed_step = None  # the step a run continued in its own folder resumes from
     if cfg.get("ckpt_path"):
-        check_resume_checkpoint(cfg.ckpt_path)
+        step = check_resume_checkpoint(cfg.ckpt_path)
+        if Path(cfg.ckpt_path).resolve().parent.parent == output_dir.resolve():
+            resumed_step = step
 
     if HydraConfig.initialized():
         use_job_command_for_ranks()  # DDP ranks of a multirun job run that job only
@@ -179,6 +199,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     log.info("instantiating model <%s>", cfg.model._target_)
     check_model(cfg, datamodule)  # on the meta device: refused before anything is allocated
+    monitor_noisy_only(cfg, datamodule)  # no clean set: select on val/loss
     module = build_module(cfg)
     if cfg.get("init_weights"):
         load_initial_weights(module.net, cfg.init_weights)
@@ -188,8 +209,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module.example_input_array = example_input(module.net, datamodule.channels)
     step_timer = StepTimer()
     interrupt = InterruptCheckpoint(output_dir / "checkpoints")
-    callbacks: list[Callback] = instantiate_group(cfg.get("callbacks")) + [step_timer, interrupt]
+    callbacks: list[Callback] = instantiate_group(cfg.get("callbacks")) + [
+        step_timer, interrupt, _TellLightningOfSignals()]
     loggers: list[Logger] = instantiate_group(cfg.get("logger"))
+    if resumed_step is not None:  # metrics.csv keeps what was logged up to the checkpoint
+        for logger in loggers:
+            if isinstance(logger, RunCSVLogger):
+                logger.continue_from(resumed_step)
     if not loggers:  # `~logger`: nothing to plot learning rates into
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(
@@ -204,16 +230,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     result: dict[str, Any] = {"status": "completed", **stats}
     metrics_path = output_dir / "metrics.json"
+    if resumed_step is not None:
+        result["resumes"] = _resumes(metrics_path, cfg.ckpt_path, resumed_step)
+    averaging = next((c for c in callbacks if isinstance(c, EMAWeights)), None)
+    if averaging is not None:  # what every checkpoint, the test and the exports hold
+        result["weights"] = averaging.description
     start = time.perf_counter()
     stage = "fit"
     try:
         if cfg.get("train", True):
+            interrupts.raise_if_received()  # it came while the run was being built
             trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
             if trainer.interrupted:
                 result["status"] = "interrupted"
         _record_fit(result, trainer, step_timer, checkpoint, cfg, start)
         if cfg.get("test", True):
             stage = "test"
+            interrupts.raise_if_received()  # it came as fitting ended: no test
             _test(cfg, trainer, module, datamodule, result)
     except NonFiniteLossError as error:
         _record_fit(result, trainer, step_timer, checkpoint, cfg, start)
@@ -240,6 +273,57 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     _finish_wandb(loggers)
     teardown(trainer)
     return result
+
+
+def _resumes(metrics_path: Path, ckpt_path: str, step: int) -> list[dict[str, Any]]:
+    """The run's earlier resumes (from its metrics.json) and this one: from which checkpoint and
+    step, and how the job before it had ended and how long it had trained."""
+    try:
+        previous = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    this = {"checkpoint": str(ckpt_path), "global_step": step,
+            "previous_status": previous.get("status"),
+            "previous_train_seconds": previous.get("train_seconds")}
+    return [*previous.get("resumes", []), this]
+
+
+def resumed_config(cfg: DictConfig) -> DictConfig:
+    """`resume=<run>`: the config of the run's last job with the overrides given now on top, to
+    continue from the run's newest checkpoint; `paths` stay this job's (the run's folder)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from restorelab.conf import CONF_DIR
+    from restorelab.resume import merge_overrides, newest_checkpoint, saved_overrides
+
+    run = Path(cfg.resume).expanduser()
+    if not (run / "checkpoints").is_dir():
+        raise ConfigError(f"resume={run} is not a run folder (it has no checkpoints/)")
+    if cfg.get("ckpt_path") and Path(cfg.ckpt_path).resolve().parent.parent != run.resolve():
+        raise ConfigError(f"resume={run} and ckpt_path={cfg.ckpt_path} name different runs")
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    given = list(hydra_cfg.overrides.task) if hydra_cfg is not None else []
+    record = hydra_cfg.output_subdir if hydra_cfg is not None else None
+    overrides = merge_overrides(saved_overrides(run, record), given)
+    if GlobalHydra.instance().is_initialized():
+        resumed = compose(config_name="train", overrides=overrides)
+    else:
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+            resumed = compose(config_name="train", overrides=overrides)
+    with open_dict(resumed):
+        resumed.paths = cfg.paths
+        resumed.resume = str(run)
+        resumed.ckpt_path = cfg.get("ckpt_path") or str(newest_checkpoint(run))
+    if record and record.startswith(".hydra/resumed/"):
+        # What this job runs, where Hydra recorded the command line it was given.
+        folder = Path(cfg.paths.output_dir) / record
+        folder.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(resumed, folder / "config.yaml")
+        write_text_atomic(folder / "overrides.yaml", OmegaConf.to_yaml(
+            OmegaConf.create([*overrides, f"resume={run}"])))
+    log.info("resuming %s from %s", run, resumed.ckpt_path)
+    return resumed
 
 
 def _count(datamodule: L.LightningDataModule, split: str) -> int | None:
@@ -365,8 +449,9 @@ def main(cfg: DictConfig) -> float | None:
     """Runs one job and turns expected errors into one clear line and a non-zero exit status.
 
     RestoreLab's own errors, bad config values (a constructor's ValueError, also when Hydra wraps
-    it) and interruptions (exit 143 after SIGTERM, 130 after Ctrl-C) print one line; set
-    HYDRA_FULL_ERROR=1 for the traceback.
+    it), DDP nodes that never joined and interruptions (exit 143 after SIGTERM, 130 after Ctrl-C)
+    print one line; set HYDRA_FULL_ERROR=1 for the traceback. After a Ctrl-C or SIGTERM, the
+    jobs of a multirun that follow are not started: the process exits after the running one.
     """
     import os
 
@@ -374,6 +459,13 @@ def main(cfg: DictConfig) -> float | None:
 
     from restorelab.errors import RestoreLabError
 
+    interrupts.install()  # kept for the process: every later job of a multirun shares it
+    stopped_by = interrupts.received()
+    if stopped_by is not None:  # came between two jobs of a multirun
+        write_metrics(Path(cfg.paths.output_dir) / "metrics.json",
+                      {"status": "not started", "signal": stopped_by})
+        log.error("not started: %s came before this job of the multirun", stopped_by)
+        raise SystemExit(_SIGNAL_EXIT[stopped_by])
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         result = run(cfg)
@@ -385,7 +477,26 @@ def main(cfg: DictConfig) -> float | None:
             raise
         log.error("%s", one_line(error))
         raise SystemExit(1) from None
+    except torch.distributed.DistError as error:
+        message = rendezvous_failure(error, cfg)  # the other nodes never joined
+        if full or message is None:
+            raise
+        log.error("%s", message)
+        raise SystemExit(1) from None
+    stopped_by = interrupts.received()
+    if stopped_by is not None:  # came as the job ended: it completed, and no other job starts
+        log.error("%s came as this job completed: no further job starts", stopped_by)
+        raise SystemExit(_SIGNAL_EXIT[stopped_by])
     return objective(cfg, result)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://restorelab.conf", config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    """`restorelab train`: the job of `python train.py`, from the config tree in the package.
+
+    Defined in this file so that Hydra names the job `train`, as it does for `train.py`.
+    """
+    return main(cfg)
 
 
 def one_line(error: BaseException) -> str:
