@@ -129,12 +129,13 @@ def test_a_corruption_answers_for_its_own_level() -> None:
         impulses.at_level(1.5)
     with pytest.raises(ValueError, match="peak must be > 0"):
         PoissonNoise(peak=30).at_level(0)
-    with pytest.raises(ValueError, match="Occlusion has no single level to set; allowed for: "
-                       "Desaturate, GaussianNoise, PixelFlip, PoissonNoise, SaltPepperNoise"):
+    with pytest.raises(ValueError, match="Occlusion has no single level to set; allowed for: .*"
+                       "GaussianNoise, .*SaltPepperNoise"):
         Occlusion().at_level(3)
-    assert {c.__name__ for c in levelled_corruptions()} == {
-        "Desaturate", "GaussianNoise", "PixelFlip", "PoissonNoise", "SaltPepperNoise",
-        "SpeckleNoise", "Stains"}
+    # Every imported class with a level counts (other tests' own corruptions too): ours are these.
+    ours = {c.__name__ for c in levelled_corruptions() if c.__module__.startswith("restorelab.")}
+    assert ours == {"Desaturate", "GaussianNoise", "PixelFlip", "PoissonNoise", "SaltPepperNoise",
+                    "SpeckleNoise", "Stains"}
     assert SaltPepperNoise.classical_reference == "median" and GaussianNoise.name() == "Gaussian"
 
 
