@@ -16,6 +16,10 @@ COMMON=(experiment=train400_drunet "data.data_dir=$DATA/train400" logger=csv)
 best() {  # best validation value (val/psnr_levels, the mean over sigma 15, 25, 50) of a run
     python -c 'import json,sys; m=json.load(open(sys.argv[1]+"/metrics.json")); print(m["best_val/psnr_levels"])' "$1"
 }
+keep_if_better() {  # KEPT becomes run $1 when its best validation value beats KEPT's
+    if python -c "import sys; sys.exit(not float(sys.argv[2]) > float(sys.argv[1]))" \
+            "$(best "$KEPT")" "$(best "$1")"; then KEPT=$1; fi
+}
 
 # 1. stage 1: 45 epochs of 1,024 crops of 48 x 48, batch 16, lr 2e-4 with cosine decay.
 python train.py "${COMMON[@]}" trainer.max_epochs=45 hydra.run.dir=logs/train400_drunet/stage1
@@ -27,8 +31,7 @@ KEPT=$STAGE1
 python train.py "${COMMON[@]}" init_weights="$STAGE1" data.batch_size=32 \
     data.samples_per_epoch=2048 trainer.max_epochs=30 hydra.run.dir=logs/train400_drunet/stage2
 STAGE2=logs/train400_drunet/stage2
-if python -c "import sys; sys.exit(not float(sys.argv[2]) > float(sys.argv[1]))" \
-        "$(best $STAGE1)" "$(best $STAGE2)"; then KEPT=$STAGE2; fi
+keep_if_better $STAGE2
 
 # 3. stage 3: from the kept weights, a cosine cycle planned for 64 epochs of 8,192 crops of
 #    64 x 64, batch 24 (T_max 21,888 steps), in bf16 autocast with 2 threads (2x fp32's speed on a
@@ -39,8 +42,7 @@ OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 python train.py "${COMMON[@]}" init_weights=
     trainer.max_steps=1710 scheduler.T_max=21888 trainer.precision=bf16-mixed \
     hydra.run.dir=logs/train400_drunet/stage3
 STAGE3=logs/train400_drunet/stage3
-if python -c "import sys; sys.exit(not float(sys.argv[2]) > float(sys.argv[1]))" \
-        "$(best $KEPT)" "$(best $STAGE3)"; then KEPT=$STAGE3; fi
+keep_if_better $STAGE3
 
 # 4. stage 4: from the kept weights, a shorter cosine cycle of 20 epochs (T_max 6,840 steps), one
 #    thread. Its 70-minute max_time stopped it at step 6,439 (epoch 18); max_steps reproduces it.
@@ -49,8 +51,7 @@ python train.py "${COMMON[@]}" init_weights="$KEPT" \
     trainer.max_steps=6439 scheduler.T_max=6840 trainer.precision=bf16-mixed \
     hydra.run.dir=logs/train400_drunet/stage4
 STAGE4=logs/train400_drunet/stage4
-if python -c "import sys; sys.exit(not float(sys.argv[2]) > float(sys.argv[1]))" \
-        "$(best $KEPT)" "$(best $STAGE4)"; then KEPT=$STAGE4; fi
+keep_if_better $STAGE4
 echo "shipping $KEPT"
 
 # 5. the weights (safetensors, config embedded) and the logs the card cites.

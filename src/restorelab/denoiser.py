@@ -259,11 +259,7 @@ class Denoiser:
         side = min(tile_size, 257, 2 * field + 1 if field else 257)
         multiple = pad_multiple(self.net)
         side = max(multiple, multiple * (side // multiple)) if multiple > 1 else side
-        was_training = self.net.training
-        try:
-            return tiling.effective_radius(self._probe_restore, self.channels, side, self.device)
-        finally:
-            self.net.train(was_training)
+        return tiling.effective_radius(self._probe_restore, self.channels, side, self.device)
 
     def _run(self, tiles: Tensor, level: float | None = None) -> Tensor:
         x = tiles.to(self.device, torch.float32)

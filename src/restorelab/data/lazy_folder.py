@@ -14,7 +14,9 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from restorelab.data.files import DECODE_ERRORS, image_size, read_image, reason, report_bad
 from restorelab.data.folder import FolderDataModule
-from restorelab.data.patches import concatenate, pad_to, random_patch, spread_tiles, to_float
+from restorelab.data.patches import (
+    check_image_batches, concatenate, pad_to, random_patch, spread_tiles, to_float,
+)
 from restorelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -203,13 +205,7 @@ class LazyFolderDataModule(FolderDataModule):
             val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed,
             strict=strict, small_images=small_images, noisy_only=noisy_only,
         )
-        if patches_per_image < 1 or batch_size % patches_per_image:
-            raise ValueError(
-                f"patches_per_image={patches_per_image} must be >= 1 and divide "
-                f"batch_size={batch_size} (a batch holds the crops of whole images)"
-            )
-        if eval_tiles is not None and eval_tiles < 1:
-            raise ValueError(f"eval_tiles must be >= 1 or null (all tiles), got {eval_tiles}")
+        check_image_batches(patches_per_image, batch_size, eval_tiles)
         if cache_megabytes < 0:
             raise ValueError(f"cache_megabytes must be >= 0, got {cache_megabytes}")
         self.save_hyperparameters(logger=False)

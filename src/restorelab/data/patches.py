@@ -231,3 +231,15 @@ def spread_tiles(image: Tensor, tile_size: int, max_tiles: int | None) -> list[T
         return views
     picks = torch.linspace(0, len(views) - 1, max_tiles).round().long().unique().tolist()
     return [views[i].clone() for i in picks]
+
+
+def check_image_batches(patches_per_image: int, batch_size: int, eval_tiles: int | None) -> None:
+    """The settings of loaders that cut several crops from each decoded image (lazy, streamed):
+    a batch holds the crops of whole images, and eval_tiles is a count or null."""
+    if patches_per_image < 1 or batch_size % patches_per_image:
+        raise ValueError(
+            f"patches_per_image={patches_per_image} must be >= 1 and divide "
+            f"batch_size={batch_size} (a batch holds the crops of whole images)"
+        )
+    if eval_tiles is not None and eval_tiles < 1:
+        raise ValueError(f"eval_tiles must be >= 1 or null (all tiles), got {eval_tiles}")

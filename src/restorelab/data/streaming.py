@@ -29,7 +29,7 @@ from restorelab.data.files import (
     DECODE_ERRORS, find_images, read_image, reason, report_bad, require_dir,
 )
 from restorelab.data.patches import (
-    concatenate, pad_to, random_patch, spread_tiles, split_by_group, to_float,
+    check_image_batches, concatenate, pad_to, random_patch, spread_tiles, split_by_group, to_float,
 )
 from restorelab.errors import DataError
 
@@ -211,13 +211,7 @@ class StreamingDataModule(SplitDataModule):
         super().__init__()
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got {channels}")
-        if patches_per_image < 1 or batch_size % patches_per_image:
-            raise ValueError(
-                f"patches_per_image={patches_per_image} must be >= 1 and divide "
-                f"batch_size={batch_size} (a batch holds the crops of whole images)"
-            )
-        if eval_tiles is not None and eval_tiles < 1:
-            raise ValueError(f"eval_tiles must be >= 1 or null (all tiles), got {eval_tiles}")
+        check_image_batches(patches_per_image, batch_size, eval_tiles)
         self.save_hyperparameters(logger=False)
         self.channels = channels
         self.noisy_only = noisy_only
