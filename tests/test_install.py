@@ -193,10 +193,10 @@ def test_default_install_brings_no_optional_stack() -> None:
     assert naming_bm3d == {"bm3d"}
     assert "bm3d" in project["optional-dependencies"]["dev"][0]
     # `make train` installs RestoreLab alone; `make test` with the dev extras.
-    train = subprocess.run(["make", "-n", "train", "VENV=/nonexistent"], cwd=ROOT,
+    train = subprocess.run(["make", "-n", "--no-print-directory", "train", "VENV=/nonexistent"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout
     assert "pip install -e .\n" in train and "[" not in train.replace("$(ARGS)", "")
-    test = subprocess.run(["make", "-n", "test", "VENV=/nonexistent"], cwd=ROOT,
+    test = subprocess.run(["make", "-n", "--no-print-directory", "test", "VENV=/nonexistent"], cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout
     assert "pip install -e '.[dev]'" in test
 
