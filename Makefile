@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Test processes (pytest-xdist): one per core of CI's 2, each with its share of the threads; tests
+# that share a resource (the Slurm cluster) run on one process. TEST_WORKERS=0 runs in this one.
+TEST_WORKERS ?= 2
 CORE := $(VENV)/.installed-core
 DEV := $(VENV)/.installed-dev
 
@@ -29,8 +32,8 @@ install: $(DEV)  ## create the virtualenv and install RestoreLab with its dev ex
 train: $(CORE)  ## train the embedded default (U-Net, natural images, Gaussian sigma=25, CPU)
 	$(BIN)/python train.py $(ARGS)
 
-test: $(DEV)  ## run the test suite (CPU, a few minutes)
-	$(BIN)/python -m pytest -q $(ARGS)
+test: $(DEV)  ## run the test suite (CPU, about 10 minutes on 2 cores)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 bench: $(CORE)  ## training overhead of the framework against a bare PyTorch loop
 	$(BIN)/python bench/train_overhead.py $(ARGS)

@@ -7,14 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Threads per test process: the cores shared out among pytest-xdist's workers (`make test` runs
+# 2), at most 2, so that parallel workers do not oversubscribe the cores (OpenMP threads that
+# wait for a busy core spin). Set before torch is imported; subprocesses inherit it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(THREADS)
+
 import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader
 
 import restorelab  # noqa: F401  (registers the config resolvers, as train.py does)
 from restorelab.conf import CONF_DIR
@@ -77,7 +85,7 @@ def _quiet_and_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(THREADS)
 
 
 class NaNAfterSteps(torch.nn.Module):

@@ -1,4 +1,5 @@
-"""The run's own callbacks: the labelled image grid and the progress bar's epoch count."""
+"""The run's own callbacks: the labelled image grid, the progress bar's epoch count and the
+budget of CPU time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 from PIL import Image
 
-from restorelab.callbacks import EpochProgressBar, ImageGridLogger, grid_figure, image_psnr
+from restorelab.callbacks import (
+    CPUTimeBudget,
+    EpochProgressBar,
+    ImageGridLogger,
+    grid_figure,
+    image_psnr,
+    parse_duration,
+)
 
 
 def samples(count: int = 3, channels: int = 1, size: tuple[int, int] = (40, 56)):
@@ -80,3 +88,60 @@ def test_progress_bar_counts_epochs_from_one() -> None:
     assert bar._get_train_description(0).strip() == "Epoch 1/2"
     trainer.fit_loop.max_epochs = -1  # no epoch limit (max_steps only): no total shown
     assert bar._get_train_description(4).strip() == "Epoch 5"
+
+
+class _Busy(BoringModel):
+    """BoringModel whose steps cost a known amount of CPU: a few matrix products each."""
+
+    def training_step(self, batch, batch_idx):
+        a = torch.randn(192, 192)
+        for _ in range(20):
+            a = torch.tanh(a @ a)
+        return super().training_step(batch, batch_idx)
+
+
+def _budget_trainer(root: Path, budget: float, **kwargs) -> tuple[L.Trainer, CPUTimeBudget]:
+    callback = CPUTimeBudget(budget)
+    trainer = L.Trainer(
+        default_root_dir=root, max_epochs=10_000, limit_train_batches=8, limit_val_batches=1,
+        callbacks=[callback], logger=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", **kwargs)
+    return trainer, callback
+
+
+def test_cpu_budget_stops_training_once_spent_and_resumes_with_what_is_left(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    trainer, budget = _budget_trainer(tmp_path, 1.0)
+    trainer.fit(_Busy())
+    assert budget.used >= 1.0
+    assert 0 < trainer.global_step < 10_000 * 8
+    assert budget.stopped_at_step == trainer.global_step  # stopped by the budget, on that step
+    checkpoint = tmp_path / "spent.ckpt"
+    trainer.save_checkpoint(checkpoint)
+
+    # The spent budget travels in the checkpoint: the resumed run stops after its first step.
+    resumed, again = _budget_trainer(tmp_path / "resumed", 1.0)
+    resumed.fit(_Busy(), ckpt_path=checkpoint)
+    assert again.used >= budget.used
+    assert resumed.global_step == trainer.global_step + 1
+
+    # A larger budget goes on from what was spent, not from zero.
+    more, extended = _budget_trainer(tmp_path / "more", 2.0)
+    more.fit(_Busy(), ckpt_path=checkpoint)
+    assert extended.used >= 2.0 and more.global_step > trainer.global_step + 1
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    (90, 90.0), (2.5, 2.5), ("45", 45.0), ("01:30", 90.0), ("00:00:06:00", 360.0),
+    ("1:00:00:00", 86400.0),
+])
+def test_durations_read_as_max_time_is_written(value, seconds) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", [0, -5, "ten minutes", "1:2:3:4:5", True])
+def test_a_duration_that_is_not_one_is_refused(value) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(value)

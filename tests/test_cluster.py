@@ -24,6 +24,10 @@ from test_faults import assert_one_line_error
 from restorelab.errors import ConfigError
 from restorelab.preflight import check_config
 
+# One test process (pytest-xdist's loadgroup) for every test here: they share the cluster's two
+# CPUs and the session fixture that starts and stops its daemons.
+pytestmark = pytest.mark.xdist_group("slurm")
+
 SLURM_SCRIPT = ROOT / ".ci" / "slurm.sh"
 SLURM_DIR = Path(os.environ.get("RESTORELAB_SLURM_DIR", "/tmp/restorelab-slurm"))
 # A job of the test cluster: one of its two CPUs, a little memory, no GPU (trainer=cpu).

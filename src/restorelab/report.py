@@ -42,6 +42,7 @@ COLUMNS = (
     ("num_parameters", "parameters", "{:,}"),
     ("receptive_field", "receptive field", "{}"),
     ("seconds_per_step", "s / step", "{:.3f}"),
+    ("cpu_seconds_per_step", "CPU s / step", "{:.3f}"),
     ("global_step", "steps", "{}"),
 )
 NUM_COMPARISON_IMAGES = 4

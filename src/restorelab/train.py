@@ -13,15 +13,15 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from restorelab import interrupts
 from restorelab.atomic import write_text_atomic
-from restorelab.callbacks import EMAWeights, InterruptCheckpoint
+from restorelab.callbacks import CPUTimeBudget, EMAWeights, InterruptCheckpoint
 from restorelab.checkpoints import AtomicCheckpointIO, check_resume_checkpoint
 from restorelab.console import print_config_tree, print_results, quiet_third_party
 from restorelab.distributed import rendezvous_failure, teardown, use_job_command_for_ranks
@@ -101,18 +101,21 @@ def model_statistics(net: torch.nn.Module, channels: int) -> dict[str, int | flo
 
 
 class StepTimer(Callback):
-    """Wall time of training steps alone (no validation, no checkpointing)."""
+    """Wall and CPU time (every thread of the process) of training steps alone: no validation,
+    no checkpointing. Their ratio is the threads kept busy; a loaded machine lowers it."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self.steps = 0
-        self._start = 0.0
+        self._start = self._cpu_start = 0.0
 
     def on_train_batch_start(self, *args: Any) -> None:
-        self._start = time.perf_counter()
+        self._start, self._cpu_start = time.perf_counter(), time.process_time()
 
     def on_train_batch_end(self, *args: Any) -> None:
         self.seconds += time.perf_counter() - self._start
+        self.cpu_seconds += time.process_time() - self._cpu_start
         self.steps += 1
 
 
@@ -362,6 +365,11 @@ def _record_fit(
     result["global_step"] = trainer.global_step
     if step_timer.steps:
         result["seconds_per_step"] = step_timer.seconds / step_timer.steps
+        result["cpu_seconds_per_step"] = step_timer.cpu_seconds / step_timer.steps
+    budget = next((c for c in trainer.callbacks if isinstance(c, CPUTimeBudget)), None)
+    if budget is not None:
+        result["train_cpu_seconds"] = round(budget.used, 2)
+        result["cpu_budget_seconds"] = budget.budget
     result.update(_scalars({k: v for k, v in trainer.callback_metrics.items() if "/" in k}))
     if checkpoint is not None:
         result["best_checkpoint"] = checkpoint.best_model_path or None
