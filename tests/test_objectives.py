@@ -440,6 +440,27 @@ def test_noisy_folder_with_a_clean_val_root_trains_on_noisy_and_scores_psnr_on_c
     assert "best_val/psnr" in result  # the monitor stays val/psnr: clean images score it
 
 
+def test_lazy_folder_takes_a_clean_val_root_as_data_folder_does(tmp_path: Path) -> None:
+    from restorelab.data.folder import FolderDataModule
+    from restorelab.data.lazy_folder import LazyFolderDataModule
+
+    shots = _noisy_folder(tmp_path / "shots", count=2)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((40, 40), 60 + 30 * i, np.uint8)).save(clean / f"c{i}.png")
+    keys = {"data_dir": str(shots), "val_root": str(clean), "noisy_only": True,
+            "patch_size": 32, "eval_size": 32, "num_workers": 0}
+    lazy = LazyFolderDataModule(**keys)
+    lazy.setup()
+    eager = FolderDataModule(**keys)
+    eager.setup()
+    assert lazy.splits == eager.splits and lazy.noisy_only and lazy.clean_eval
+    scored = [float(batch.mean()) for batch in lazy.val_dataloader()]
+    expected = [float(eager.datasets["val"][i].mean()) for i in range(len(eager.datasets["val"]))]
+    assert scored == pytest.approx(expected, abs=1e-6)  # the clean images, decoded when scored
+
+
 def test_noisy_only_without_a_clean_set_selects_checkpoints_on_val_loss(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -103,6 +103,32 @@ def test_evaluation_scores_every_image_in_tiles(shards: Path) -> None:
     assert seen == sorted(int(name[:2]) for name in datamodule.splits["val"])
 
 
+def test_a_clean_val_root_replaces_the_val_and_test_shards(shards: Path, tmp_path: Path) -> None:
+    """Noisy-only training shards, clean images to score on: only the train shards are read."""
+    train_only = tmp_path / "train_only"
+    (train_only / "train").mkdir(parents=True)
+    for item in (shards / "train").iterdir():
+        (train_only / "train" / item.name).symlink_to(item)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for i in range(4):  # values no training image has (those are 10 i + 5)
+        Image.fromarray(np.full((20, 20), 7 + 10 * i, np.uint8)).save(clean / f"c{i}.png")
+    datamodule = StreamingDataModule(input_dir=str(train_only), patch_size=16, eval_size=16,
+                                     eval_tiles=1, batch_size=8, num_workers=0, noisy_only=True,
+                                     val_root=str(clean))
+    datamodule.setup("fit")
+    assert datamodule.noisy_only and datamodule.clean_eval
+    assert sorted(datamodule.splits["val"] + datamodule.splits["test"]) == [
+        f"c{i}.png" for i in range(4)]
+    assert datamodule.splits["val"] and datamodule.splits["test"]
+    for split, loader in (("val", datamodule.val_dataloader()),
+                          ("test", datamodule.test_dataloader())):
+        values = sorted(int(round(float(batch.flatten()[0]) * 255)) for batch in loader)
+        assert values == sorted(7 + 10 * int(n[1]) for n in datamodule.splits[split])
+    with pytest.raises(DataError, match="no val shards"):  # without val_root they are needed
+        StreamingDataModule(input_dir=str(train_only), num_workers=0).setup("fit")
+
+
 def test_missing_shards_say_how_to_write_them(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="restorelab shards"):
         StreamingDataModule(input_dir=str(tmp_path)).setup("fit")

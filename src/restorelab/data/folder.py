@@ -76,32 +76,29 @@ class FolderDataModule(SplitDataModule):
         return paths, f"folder ({root})"
 
     def _split_clean_set(self, names: list[str], what: str) -> tuple[list[str], list[str]]:
-        """The `val_root` images split by file into val and test, `val_fraction : test_fraction`."""
         hp = self.hparams
-        total = hp.val_fraction + hp.test_fraction
-        if total <= 0:
-            raise DataError(f"{what}: val_fraction + test_fraction must be > 0 to split val_root")
-        ordered = sorted(names)
-        order = torch.randperm(len(ordered), generator=torch.Generator().manual_seed(hp.split_seed))
-        shuffled = [ordered[i] for i in order.tolist()]
-        num_val = min(len(ordered) - 1, max(1, round(len(ordered) * hp.val_fraction / total)))
-        return sorted(shuffled[:num_val]), sorted(shuffled[num_val:])
+        return split_clean_set(names, hp.val_fraction, hp.test_fraction, hp.split_seed, what)
+
+    def _file_splits(self) -> tuple[dict[str, Path], tuple[list[str], ...], str]:
+        """(the files by name, the train / val / test names, the folders' label): the folder
+        split by file, or, with `val_root`, all of it for training and the clean set split."""
+        if self.hparams.get("val_root") is None:
+            paths, what = self._find_files()
+            return paths, self._split({name: name for name in paths}, what), what
+        train, what = self._find_files(minimum=1, needed_for="training")
+        clean, clean_what = self._find_files("val_root", 2, "val and test")
+        what = f"{what}, clean {clean_what}"
+        paths = {**{f"train:{n}": p for n, p in train.items()},
+                 **{f"clean:{n}": p for n, p in clean.items()}}
+        splits = ([f"train:{n}" for n in sorted(train)],
+                  *self._split_clean_set([f"clean:{n}" for n in clean], what))
+        return paths, splits, what
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         hp = self.hparams
-        if hp.get("val_root") is None:
-            paths, what = self._find_files()
-            splits = self._split({name: name for name in paths}, what)
-        else:  # every image trains; the clean set is split into val and test
-            train, what = self._find_files(minimum=1, needed_for="training")
-            clean, clean_what = self._find_files("val_root", 2, "val and test")
-            what = f"{what}, clean {clean_what}"
-            paths = {**{f"train:{n}": p for n, p in train.items()},
-                     **{f"clean:{n}": p for n, p in clean.items()}}
-            splits = ([f"train:{n}" for n in sorted(train)],
-                      *self._split_clean_set([f"clean:{n}" for n in clean], what))
+        paths, splits, what = self._file_splits()
         images = load_images(list(paths.values()), self.channels, hp.strict, what)
         datasets, self.splits = {}, {}
         for split, names in zip(("train", "val", "test"), splits):
@@ -116,3 +113,18 @@ class FolderDataModule(SplitDataModule):
             else:
                 datasets[split] = Tiles(views, size)  # empty: refused by _set_datasets
         self._set_datasets(what, datasets)
+
+
+def split_clean_set(
+    names: list[str], val_fraction: float, test_fraction: float, seed: int, what: str
+) -> tuple[list[str], list[str]]:
+    """A clean set (`val_root`) split by file into val and test, `val_fraction : test_fraction`,
+    seeded: at least one image in val, and one in test when there are two or more."""
+    total = val_fraction + test_fraction
+    if total <= 0:
+        raise DataError(f"{what}: val_fraction + test_fraction must be > 0 to split val_root")
+    ordered = sorted(names)
+    order = torch.randperm(len(ordered), generator=torch.Generator().manual_seed(seed))
+    shuffled = [ordered[i] for i in order.tolist()]
+    num_val = min(len(ordered) - 1, max(1, round(len(ordered) * val_fraction / total)))
+    return sorted(shuffled[:num_val]), sorted(shuffled[num_val:])

@@ -173,7 +173,8 @@ class LazyFolderDataModule(FolderDataModule):
     images in the workers' memory up to that budget (all workers together); the workers then
     persist between epochs so their caches do. Validation and test score the `eval_size` tiles of
     one image per batch (at most `eval_tiles`, spread over it; whole images when `eval_size` is
-    null).
+    null). `noisy_only` and `val_root` are those of `data=folder`: noisy observations to train
+    on, and a folder of clean images split into val and test.
     """
 
     def __init__(
@@ -197,13 +198,14 @@ class LazyFolderDataModule(FolderDataModule):
         strict: bool = False,
         small_images: str = "pad",
         noisy_only: bool = False,
+        val_root: str | None = None,
     ) -> None:
         super().__init__(
             data_dir=data_dir, recursive=recursive, channels=channels, patch_size=patch_size,
             eval_size=eval_size, samples_per_epoch=samples_per_epoch, batch_size=batch_size,
             num_workers=num_workers, pin_memory=pin_memory, persistent_workers=persistent_workers,
             val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed,
-            strict=strict, small_images=small_images, noisy_only=noisy_only,
+            strict=strict, small_images=small_images, noisy_only=noisy_only, val_root=val_root,
         )
         check_image_batches(patches_per_image, batch_size, eval_tiles)
         if cache_megabytes < 0:
@@ -214,8 +216,7 @@ class LazyFolderDataModule(FolderDataModule):
         if self.datasets:
             return
         hp = self.hparams
-        paths, what = self._find_files()
-        splits = self._split({name: name for name in paths}, what)
+        paths, splits, what = self._file_splits()
         sizes, problems = {}, []
         for name, path in paths.items():
             try:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from restorelab.atomic import write_text_atomic
 from restorelab.data.base import SplitDataModule
@@ -189,6 +189,11 @@ class StreamingDataModule(SplitDataModule):
     `eval_tiles`, spread over it; whole images when `eval_size` is null). Remote shards are
     downloaded chunk by chunk into `cache_dir` (LitData's default when null), which keeps at most
     `max_cache_size`. Images smaller than `patch_size` or `eval_size` are reflect-padded.
+
+    `noisy_only`: the shards hold noisy observations (self-supervised objectives). `val_root`: a
+    local folder of clean images to validate and test on instead of the val and test shards,
+    split by file `val_fraction : test_fraction` (seeded by `split_seed`) and decoded when
+    scored, as `data=lazy_folder` does; only the train shards are needed then.
     """
 
     def __init__(
@@ -207,6 +212,10 @@ class StreamingDataModule(SplitDataModule):
         cache_dir: str | None = None,
         max_cache_size: str = "50GB",
         noisy_only: bool = False,
+        val_root: str | None = None,
+        val_fraction: float = 0.5,
+        test_fraction: float = 0.5,
+        split_seed: int = 0,
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
@@ -215,6 +224,8 @@ class StreamingDataModule(SplitDataModule):
         self.save_hyperparameters(logger=False)
         self.channels = channels
         self.noisy_only = noisy_only
+        # Validation and test batches are clean images, also when training is noisy-only.
+        self.clean_eval = not noisy_only or val_root is not None
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -222,8 +233,9 @@ class StreamingDataModule(SplitDataModule):
         hp = self.hparams
         root = str(hp.input_dir).rstrip("/")
         local = "://" not in root
+        needed = SPLITS if hp.val_root is None else ("train",)
         if local:
-            for split in SPLITS:
+            for split in needed:
                 if not (Path(root) / split / "index.json").is_file():
                     raise DataError(
                         f"no {split} shards at {root}/{split}: write them with "
@@ -239,12 +251,15 @@ class StreamingDataModule(SplitDataModule):
                 shuffle=True, seed=hp.shuffle_seed, **streaming,
             )
         }
-        for split in ("val", "test"):
-            # Every evaluation image is scored, on one rank or another.
-            datasets[split] = StreamingTiles(
-                f"{root}/{split}", self.channels, hp.eval_size, hp.eval_tiles,
-                shuffle=False, drop_last=False, **streaming,
-            )
+        if hp.val_root is not None:
+            datasets.update(self._clean_sets())
+        else:
+            for split in ("val", "test"):
+                # Every evaluation image is scored, on one rank or another.
+                datasets[split] = StreamingTiles(
+                    f"{root}/{split}", self.channels, hp.eval_size, hp.eval_tiles,
+                    shuffle=False, drop_last=False, **streaming,
+                )
         # Not `_set_datasets`: under DDP a length is this rank's share, which a small evaluation
         # split may leave empty on some ranks; `restorelab shards` refused empty splits.
         self.datasets = datasets
@@ -253,8 +268,31 @@ class StreamingDataModule(SplitDataModule):
         log.info("shards (%s): %s%s", root, counts, f" (this rank's share of {ranks})"
                  if ranks > 1 else "")
 
+    def _clean_sets(self) -> dict[str, Dataset]:
+        """Val and test from the `val_root` folder of clean images, decoded when scored."""
+        from restorelab.data.folder import split_clean_set
+        from restorelab.data.lazy_folder import LazyTiles
+
+        hp = self.hparams
+        how = "Point data.val_root at a folder of clean PNG, JPEG, TIFF or BMP images."
+        root = require_dir(Path(hp.val_root), "clean image folder", how)
+        files = {p.relative_to(root).as_posix(): p for p in find_images(root, True)}
+        if len(files) < 2:
+            raise DataError(f"{root} holds {len(files)} image file(s); val and test need at "
+                            f"least 2. {how}")
+        what = f"clean folder ({root})"
+        val, test = split_clean_set(list(files), hp.val_fraction, hp.test_fraction,
+                                    hp.split_seed, what)
+        self.splits.update(val=val, test=test)
+        return {split: LazyTiles([files[n] for n in names], self.channels, hp.eval_size,
+                                 hp.eval_tiles) for split, names in (("val", val), ("test", test))}
+
     def _loader(self, split: str) -> DataLoader:
         hp = self.hparams
+        if not isinstance(self.datasets[split], StreamingDataset):  # val_root's clean images
+            return DataLoader(self.datasets[split], batch_size=1, collate_fn=concatenate,
+                              num_workers=hp.num_workers, pin_memory=hp.pin_memory,
+                              persistent_workers=hp.persistent_workers and hp.num_workers > 0)
         return StreamingDataLoader(
             self.datasets[split],
             batch_size=hp.batch_size // hp.patches_per_image if split == "train" else 1,
