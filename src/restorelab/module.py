@@ -1,4 +1,8 @@
-"""The one LightningModule: corrupt a clean batch on the device, restore it, score it."""
+"""The one LightningModule: corrupt a clean batch on the device, restore it, score it.
+
+Its metrics are `restorelab.module_metrics`, the checks of what it is given
+`restorelab.module_checks`, and its learning-rate schedule `restorelab.lr_schedules`.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +14,20 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from restorelab.errors import ConfigError, NonFiniteLossError
+from restorelab.lr_schedules import scheduler_config
 from restorelab.models.conditioning import restore, takes_noise_level
+from restorelab.module_checks import (
+    check_level_source,
+    check_noisy_eval_monitor,
+    check_noisy_only,
+    check_pairs,
+)
+from restorelab.module_metrics import add_metrics, damaged_psnr, noise_seed
 from restorelab.objectives import Objective, Supervised, TrainingStep, fixed_sigma
 
 log = logging.getLogger(__name__)
-
-# Validation and test draw their noise from different fixed streams, so the model is never
-# selected on the very noise it is tested on.
-_STAGE_SEED_OFFSET = {"val": 0, "test": 1 << 20}
-
-
-def _quality_metrics() -> MetricCollection:
-    # dim=(1, 2, 3): PSNR per image, then the mean over images, as the literature reports it
-    # (the torchmetrics default would pool all pixels of the epoch into a single MSE).
-    return MetricCollection(
-        {
-            "psnr": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)),
-            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
-        }
-    )
 
 
 class DenoisingModule(L.LightningModule):
@@ -94,7 +89,7 @@ class DenoisingModule(L.LightningModule):
         self.corruption = corruption
         self._net_takes_level = takes_noise_level(net)
         if self._net_takes_level:
-            _check_level_source(net, corruption)
+            check_level_source(net, corruption)
         self.loss = loss
         self._loss_takes_mask = "mask" in inspect.signature(loss.forward).parameters
         self.optimizer_factory = optimizer
@@ -113,23 +108,8 @@ class DenoisingModule(L.LightningModule):
         self.noisy_eval = False
         self._stated_sigma = fixed_sigma(corruption)
 
-        self.train_loss = MeanMetric()
-        self.val_loss = MeanMetric()
-        self.test_loss = MeanMetric()
-        self.val_metrics = _quality_metrics().clone(prefix="val/")
-        self.val_noisy_psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
-        self.val_psnr_best = MaxMetric()
-        self.test_metrics = _quality_metrics().clone(prefix="test/")
-        self.test_noisy_metrics = _quality_metrics().clone(prefix="test/", postfix="_noisy")
-
-        self.damaged_psnr = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
-
-        # Fixed-strength copies of a blind corruption: one PSNR per level in validation.
-        levels = corruption.fixed_levels() if hasattr(corruption, "fixed_levels") else {}
-        self.level_corruptions = nn.ModuleDict(levels)
-        self.level_psnr = nn.ModuleDict(
-            {name: PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)) for name in levels}
-        )
+        # Losses, PSNR / SSIM, the fixed-level copies of a blind corruption and their PSNR.
+        add_metrics(self, corruption)
 
         # The first batch of the latest validation / test, for image grids (see callbacks.py).
         self.samples: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
@@ -149,10 +129,9 @@ class DenoisingModule(L.LightningModule):
 
     def _noise_generator(self, stage: str, batch_idx: int, salt: int = 0) -> torch.Generator:
         generator = torch.Generator(device=self.device)
-        # Distinct, reproducible streams per stage, rank, batch and level.
-        seed = self.hparams.val_seed + _STAGE_SEED_OFFSET[stage] + 7919 * salt
-        seed += 1_000_003 * self.global_rank + batch_idx
-        generator.manual_seed(seed)
+        generator.manual_seed(
+            noise_seed(self.hparams.val_seed, stage, self.global_rank, batch_idx, salt)
+        )
         return generator
 
     def _pair(
@@ -209,58 +188,21 @@ class DenoisingModule(L.LightningModule):
         self.noisy_only = bool(getattr(datamodule, "noisy_only", False))
         # Noisy-only training may still validate and test on clean images (`data.val_root`).
         self.noisy_eval = self.noisy_only and not getattr(datamodule, "clean_eval", False)
-        self._check_pairs(datamodule)
+        check_pairs(self.objective, self.corruption, datamodule)
         if not self.noisy_only:
             return
-        name = type(self.objective).__name__
-        if self.objective.needs_clean:
-            raise ConfigError(
-                f"data.noisy_only=true holds no clean image and no second noisy draw, which "
-                f"objective {name} needs: use objective=neighbor2neighbor, noise2void or r2r"
-            )
-        if self._net_takes_level and self._stated_sigma is None:
-            raise ConfigError(
-                f"model {type(self.net).__name__} takes the noise level, but noisy-only images "
-                "carry none: state it with a fixed noise.sigma (e.g. noise.sigma=25) or train a "
-                "blind model"
-            )
+        check_noisy_only(self.objective, self.net, self._net_takes_level, self._stated_sigma)
         if not self.noisy_eval:
             log.info(
                 "data.noisy_only: training reads noisy images only; validation and test score "
                 "the clean images of data.val_root (corrupted by `noise`, as in every clean run)"
             )
             return
-        if self.hparams.monitor.startswith("val/") and self.hparams.monitor != "val/loss":
-            raise ConfigError(
-                f"data.noisy_only=true has no clean images to score {self.hparams.monitor}: "
-                "add monitor=val/loss monitor_mode=min"
-            )
+        check_noisy_eval_monitor(self.hparams.monitor)
         log.info(
             "data.noisy_only: no clean images; validation and test report the self-supervised "
             "loss (val/loss, test/loss) and the image grids only, no PSNR or SSIM"
         )
-
-    def _check_pairs(self, datamodule: Any) -> None:
-        """Refuses an objective whose target the data's real pairs do not hold, in one line."""
-        given = getattr(datamodule, "pair_target", None)  # None: clean images, no pairs
-        if given is None:
-            return
-        self.objective.check_sigma_source(self.corruption, real_pairs=True)
-        wanted = self.objective.pair_target
-        data = type(datamodule).__name__.removesuffix("DataModule")
-        if wanted == "noisy" and given == "clean":
-            raise ConfigError(
-                f"objective=noise2noise needs a second noisy draw of each image, but {data} "
-                "yields (noisy, clean) pairs of real noise, which cannot be drawn again: use "
-                "objective=supervised, clean images (noise= then draws twice), or data=renoir "
-                "data.target=noisy (two noisy shots of one scene)"
-            )
-        if wanted == "clean" and given == "noisy":
-            raise ConfigError(
-                f"objective {type(self.objective).__name__} needs a clean target, but {data} "
-                "yields (noisy_a, noisy_b) pairs of two noisy shots (data.target=noisy): use "
-                "objective=noise2noise, or data.target=reference"
-            )
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss = self.objective(self._step(batch))
@@ -355,14 +297,10 @@ class DenoisingModule(L.LightningModule):
             self._keep_samples("test", noisy, restored, clean)
 
     def _update_damaged(self, stage: str, restored: Tensor, clean: Tensor, mask: Tensor) -> None:
-        # PSNR over the damaged pixels only (occlusions, flipped pixels): how well the model
-        # fills in what was lost, which the whole-image PSNR dilutes with intact pixels.
-        mask = mask.expand_as(clean).float()
-        count = mask.sum(dim=(1, 2, 3))
-        mse = ((restored - clean).square() * mask).sum(dim=(1, 2, 3)) / count.clamp_min(1.0)
-        psnr = -10.0 * torch.log10(mse.clamp_min(1e-10))
+        # PSNR over the damaged pixels only (occlusions, flipped pixels).
+        psnr, weight = damaged_psnr(restored, clean, mask)
         metric = self.damaged_psnr[stage]
-        metric.update(psnr, weight=(count > 0).float())  # images left intact do not count
+        metric.update(psnr, weight=weight)  # images left intact do not count
         self.log(f"{stage}/psnr_damaged", metric, on_epoch=True)
 
     def _keep_samples(self, stage: str, noisy: Tensor, restored: Tensor, clean: Tensor) -> None:
@@ -376,34 +314,7 @@ class DenoisingModule(L.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        factory = self.scheduler_factory
-        budget = {}
-        parameters = inspect.signature(factory.func).parameters
-        for name in ("T_max", "total_steps", "total_iters"):
-            if name in parameters and factory.keywords.get(name) is None:
-                budget[name] = max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = factory(optimizer=optimizer, **budget)
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config = {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": "epoch"}
-        else:
-            config = {"scheduler": scheduler, "interval": "step"}
-        return {"optimizer": optimizer, "lr_scheduler": config}
-
-
-def _check_level_source(net: nn.Module, corruption: nn.Module) -> None:
-    """A net that takes the noise level needs a corruption that says which level it drew, in
-    training and in every fixed-level copy validation scores."""
-    parts = {"": corruption}
-    if hasattr(corruption, "fixed_levels"):
-        parts.update(corruption.fixed_levels())
-    for name, part in parts.items():
-        knows = getattr(part, "knows_noise_level", None)
-        if callable(knows) and knows():
-            continue
-        what = type(part).__name__ + (f" (validation level {name})" if name else "")
-        raise ConfigError(
-            f"model {type(net).__name__} takes the noise level as an input, but the corruption "
-            f"{what} cannot say the level it drew. Use a corruption that does (noise=gaussian), "
-            "a blind model (e.g. model=dncnn or model=unet), or model.noise_map=false where the "
-            "model has that key"
+        config = scheduler_config(
+            self.scheduler_factory, optimizer, self.trainer, self.hparams.monitor
         )
+        return {"optimizer": optimizer, "lr_scheduler": config}
