@@ -26,6 +26,8 @@ from restorelab.evaluate import (
 )
 from test_inference import tiny_run
 
+ROOT = Path(__file__).resolve().parents[1]
+
 SEED = 7
 
 
@@ -200,3 +202,85 @@ def test_eval_of_a_safetensors_export_matches_its_run(run: Path, tmp_path: Path)
         scores[name] = json.loads((out / "summary.json").read_text())["results"]["sigma25"]
     assert scores["export"]["model"]["psnr"] == pytest.approx(scores["run"]["model"]["psnr"])
     assert scores["export"]["noisy"]["psnr"] == pytest.approx(scores["run"]["noisy"]["psnr"])
+
+
+def test_one_evaluation_scores_several_models_on_the_same_noisy_images(
+    run: Path, tmp_path: Path
+) -> None:
+    from restorelab.evaluate import run_evaluation
+
+    weights = tmp_path / "model.safetensors"
+    main(["export", "--checkpoint", str(run), "--format", "safetensors", "-o", str(weights)])
+    out = tmp_path / "report"
+    summary = run_evaluation(
+        checkpoints=[f"run={run}", f"export={weights}"], noise="salt_pepper",
+        levels=[0.1, 0.3], baselines=["noisy", "median"], grid=2, output=out, progress=False,
+        overrides=["data.eval_size=64"], clean_input=True, max_images=3)
+    results = summary["results"]
+    assert list(results) == ["amount0p1", "amount0p3", "clean"]
+    assert list(results["clean"]) == ["run", "export"]  # the nets' ceiling, no baseline
+    assert summary["images"]["count"] == 3 and all(
+        stats["images"] == 3 for level in results.values() for stats in level.values())
+    assert results["amount0p1"]["noisy"]["rmse"] == pytest.approx(
+        np.mean([10 ** (-r["psnr"] / 20) for r in _rows(out) if r["method"] == "noisy"
+                 and r["level"] == "amount0p1"]))
+    assert list(results["amount0p1"]) == ["noisy", "run", "export", "median"]
+    for level in results.values():  # the same weights on the same noisy images: the same scores
+        assert level["export"]["psnr"] == pytest.approx(level["run"]["psnr"])
+    assert set(summary["models"]) == {"run", "export"}
+    assert summary["models"]["export"]["checkpoint"] == str(weights)
+    # A level curve for any corruption with several levels: a row per level and method.
+    table = summary["level_curve"]["table"]
+    assert summary["level_curve"]["key"] == "amount" and len(table) == 2 * 4
+    noisy = [row["psnr"] for row in table if row["method"] == "noisy"]
+    assert noisy[0] > noisy[1]  # more impulses, lower PSNR
+    with open(out / "levels.csv") as file:
+        assert len(list(csv.DictReader(file))) == 2 * 4
+    with Image.open(out / "levels.png") as png:
+        assert png.size[0] > 600  # the legend beside the axes
+    assert (out / "grid.png").is_file()
+
+    with pytest.raises(ValueError, match="two models are labelled run"):
+        run_evaluation(checkpoints=[f"run={run}", f"run={weights}"], output=tmp_path / "x")
+
+
+def _rows(folder: Path) -> list[dict]:
+    with open(folder / "per_image.csv") as file:
+        return [{**row, "psnr": float(row["psnr"])} for row in csv.DictReader(file)]
+
+
+@pytest.mark.parametrize("study", sorted(p.parent.name for p in (ROOT / "experiments").glob(
+    "*/eval.yaml")))
+def test_each_studys_evaluation_config_is_a_valid_request(
+    study: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restorelab.evaluation.job import load_request
+
+    monkeypatch.setenv("M", "logs/sweep/multiruns/stamp")
+    monkeypatch.setenv("B", "logs/sweep_blind/multiruns/stamp")
+    monkeypatch.setenv("U", "logs/sweep_unet/multiruns/stamp")
+    request = load_request(ROOT / "experiments" / study / "eval.yaml")
+    assert request.checkpoints and all("=logs/sweep" in str(c) for c in request.checkpoints)
+    assert str(request.output) == f"experiments/{study}/eval"
+
+
+def test_eval_cli_takes_several_labelled_models_and_a_config(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    config = tmp_path / "study.yaml"
+    config.write_text("checkpoints:\n  - a=${oc.env:RUN}\nnoise: salt_pepper\nlevels: [0.2]\n"
+                      "baselines: [noisy]\ngrid: 0\nmax_images: 2\n")
+    with pytest.raises(SystemExit) as stop:  # the variable the config reads is not set
+        main(["eval", "--config", str(config), "-o", str(tmp_path / "none")])
+    assert stop.value.code == 1 and "RUN" in capsys.readouterr().err
+    monkeypatch.setenv("RUN", str(run))
+    out = tmp_path / "report"
+    # One more model on the command line, an option and an override over the config's.
+    main(["eval", "--config", str(config), f"b={run}", "--levels", "0.1", "-o", str(out),
+          "data.eval_size=64"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["results"]) == ["amount0p1"]
+    assert list(summary["results"]["amount0p1"]) == ["noisy", "b"]  # the command line's model
+    assert summary["images"]["count"] == 2
+    with pytest.raises(SystemExit):  # a report is never overwritten unasked
+        main(["eval", "--config", str(config), "-o", str(out)])

@@ -5,6 +5,7 @@ sibling for the literature's named test sets and protocol.
 - `harness`: `EvalImage`, `Level`, `Method`, `evaluate`, `score`, `corruption_levels`.
 - `sources`: images from a folder or from one split of a data config.
 - `reports`: per-image CSV, summary JSON, image grid, noise-level curve, the printed table.
+- `request`: `EvalRequest`, what an evaluation is asked (options or a study's YAML).
 - `job`: `run_evaluation`, the whole `restorelab eval`.
 """
 
@@ -22,7 +23,7 @@ from restorelab.evaluation.harness import (
     model_method,
     score,
 )
-from restorelab.evaluation.job import EvalRequest, EvaluationJob, run_evaluation
+from restorelab.evaluation.job import EvaluationJob, run_evaluation
 from restorelab.evaluation.reports import (
     curve_table,
     noise_curve,
@@ -32,12 +33,14 @@ from restorelab.evaluation.reports import (
     write_json,
     write_rows,
 )
+from restorelab.evaluation.request import EvalRequest, load_request
 from restorelab.evaluation.sources import compose_config, images_from_datamodule, images_from_folder
 
 __all__ = [
     "DEFAULT_CURVE_SIGMAS",
     "EvalImage",
     "EvalRequest",
+    "load_request",
     "EvaluationJob",
     "EvaluationResult",
     "Level",

@@ -1,16 +1,15 @@
-"""The whole job behind `restorelab eval`: one checkpoint (or the baselines alone) on one image
-source at the levels of one corruption, and its report folder."""
+"""The whole job behind `restorelab eval`: one or several checkpoints (or the baselines alone) on
+one image source at the levels of one corruption, every method on the same noisy images, and its
+report folder."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from restorelab.evaluation.harness import (
-    DEFAULT_CURVE_SIGMAS,
     EvalImage,
     Level,
     Method,
@@ -26,53 +25,15 @@ from restorelab.evaluation.reports import (
     write_json,
     write_rows,
 )
+from restorelab.evaluation.request import EvalRequest, load_models, load_request
 from restorelab.evaluation.sources import compose_config, images_from_datamodule, images_from_folder
+
+__all__ = ["EvalRequest", "EvaluationJob", "load_request", "run_evaluation"]
 
 PROTOCOL_METRICS = (
     "PSNR and SSIM (torchmetrics), data_range=1, per image on the output clamped to [0, 1], "
     "averaged over images"
 )
-
-
-@dataclass
-class EvalRequest:
-    """What `restorelab eval` was asked; the keyword arguments of `run_evaluation`.
-
-    Images: a folder (`images`), a dataset config (`data`, e.g. "natural", with `data.key=value`
-    `overrides`), or by default the dataset of the checkpoint's run; whole images (`eval_size`
-    null) unless an override says otherwise. Noise: the run's own unless `noise` names a config
-    (with `noise.key=value` overrides); `levels` sets its main level (sigma, amount, peak).
-    """
-
-    checkpoint: str | Path | None = None
-    images: str | Path | None = None
-    data: str | None = None
-    noise: str | None = None
-    levels: Sequence[float] | None = None
-    baselines: Sequence[str] = ("auto",)
-    curve: bool = False
-    curve_sigmas: Sequence[float] = DEFAULT_CURVE_SIGMAS
-    curve_images: int | None = None
-    seed: int = 0
-    output: str | Path | None = None
-    grid: int = 4
-    split: str = "test"
-    overrides: Sequence[str] = ()
-    channels: int | None = None
-    tile_size: int | str | None = "auto"
-    device: str | None = None
-    progress: bool = True
-    ensemble: bool = False
-
-
-@dataclass
-class _Model:
-    """The scored checkpoint: its denoiser, run config and run folder (None for an export)."""
-
-    denoiser: Any
-    config: Any
-    run_dir: Path | None
-    source: Path
 
 
 def run_evaluation(**request: Any) -> dict[str, Any]:
@@ -91,7 +52,9 @@ class EvaluationJob:
 
     def __init__(self, request: EvalRequest) -> None:
         self.request = request
-        self.model = _load_model(request) if request.checkpoint is not None else None
+        self.models = load_models(request)
+        # The first model: its run gives the default data and noise, its folder the output.
+        self.model = self.models[0] if self.models else None
 
     def run(self) -> dict[str, Any]:
         from rich.console import Console
@@ -103,9 +66,18 @@ class EvaluationJob:
         images, image_source = self._images(data_config)
         paired = images[0].noisy is not None
         levels = [Level("real", None)] if paired else corruption_levels(noise_config, req.levels)
+        if req.as_configured and not paired:
+            import hydra
+
+            configured = hydra.utils.instantiate(dict(noise_config))
+            levels.insert(0, Level("as_configured", configured, configured.true_sigma()))
         corruption = None if paired else levels[0].corruption  # None: the images' own noise
+        if req.clean_input and not paired:  # a model's ceiling: nothing to remove
+            from restorelab.corruptions import Identity
+
+            levels.append(Level("clean", Identity(), models_only=True))
         baselines, methods = self._methods(corruption)
-        run_dir = self.model.run_dir if self.model else None
+        run_dir = self.model.run_dir if self.model and len(self.models) == 1 else None
         output_dir = Path(req.output) if req.output is not None else _default_output(run_dir)
         result = evaluate(methods, images, levels, req.seed, keep_samples=req.grid,
                           progress=req.progress)
@@ -120,6 +92,9 @@ class EvaluationJob:
             if paired:
                 raise ValueError("the noise-level curve needs clean images (not paired real noise)")
             content["curve"] = self._curve(methods, images, noise_config, output_dir)
+        valued = [level for level in levels if level.value is not None]
+        if len(valued) > 1 and not paired:
+            content["level_curve"] = self._level_curve(result, valued, output_dir)
         write_json(output_dir / "summary.json", content)
         console = Console()
         console.print(f"{len(images)} {content['images']['color']} image(s) from {image_source}")
@@ -168,6 +143,28 @@ class EvaluationJob:
     def _channels(self) -> int | None:
         return self.model.denoiser.channels if self.model else self.request.channels
 
+    def _level_curve(self, result: Any, levels: list[Level], output_dir: Path) -> dict[str, Any]:
+        """PSNR against the corruption's main level for every method (levels.csv, levels.png),
+        the level the first model was trained at marked when it is this corruption."""
+        from restorelab.evaluation.reports import level_table, plot_curve
+
+        corruption = levels[0].corruption
+        key = corruption.level.key if corruption.level else "level"
+        table = level_table(result, levels)
+        trained = None
+        config = self.model.config if self.model else None
+        if config is not None and "noise" in config and config.noise.get("_target_") == (
+                f"{type(corruption).__module__}.{type(corruption).__qualname__}"):
+            import hydra
+
+            trained = hydra.utils.instantiate(config.noise).level_bounds()
+        write_rows(output_dir / "levels.csv", table)
+        plot_curve(output_dir / "levels.png", table, trained, x_key="level",
+                   xlabel=f"{corruption.name()}: {key}", trained_key=key,
+                   title=f"PSNR against {key}, {len({r['image'] for r in result.rows})} "
+                         "images per point, the same noisy images for every method")
+        return {"key": key, "table": table}
+
     def _images(self, data_config: dict[str, Any]) -> tuple[list[EvalImage], str]:
         req = self.request
         if req.images is not None:
@@ -178,6 +175,11 @@ class EvaluationJob:
             source = f"{data_config['_target_']} ({req.split} split)"
         if not images:
             raise ValueError(f"no images to evaluate in {source}")
+        if req.max_images is not None:
+            if req.max_images < 1:
+                raise ValueError(f"max_images must be >= 1, got {req.max_images}")
+            images = images[: req.max_images]
+            source = f"{source}, the first {len(images)}"
         return images, source
 
     def _methods(self, corruption: Any) -> tuple[list[Any], list[Method]]:
@@ -188,15 +190,17 @@ class EvaluationJob:
 
         chosen = select_baselines(self.request.baselines, corruption)
         methods = [baseline_method(b) for b in chosen]
-        if self.model is not None:
-            denoiser = self.model.denoiser
-            at = 1 if methods and methods[0].name == "noisy" else 0
-            methods.insert(at, model_method(denoiser))
+        at = 1 if methods and methods[0].name == "noisy" else 0
+        for model in self.models:
+            denoiser = model.denoiser
+            methods.insert(at, model_method(denoiser, model.label))
+            at += 1
             if self.request.ensemble:  # the same net with the x8 self-ensemble, its own row
                 x8 = Denoiser(denoiser.net, tile_size=denoiser.tile_size, overlap=denoiser.overlap,
                               batch_size=denoiser.batch_size, device=denoiser.device,
                               config=denoiser.config, ensemble=True)
-                methods.insert(at + 1, model_method(x8, "model_x8"))
+                methods.insert(at, model_method(x8, f"{model.label}_x8"))
+                at += 1
         return chosen, methods
 
     # ------------------------------------------------------------------ the report
@@ -215,8 +219,17 @@ class EvaluationJob:
         paired = levels[0].corruption is None
         config = model.config if model else None
         denoiser = model.denoiser if model else None
-        to_container = lambda node: OmegaConf.to_container(node, resolve=True)
+        to_container = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
         return {
+            "models": {
+                m.label: {
+                    "checkpoint": str(m.source),
+                    "model": to_container(m.config.model) if m.config is not None else None,
+                    "weights": m.config.get("weights") if m.config is not None else None,
+                    "trained_noise": (to_container(m.config.noise) if m.config is not None
+                                      and "noise" in m.config else None),
+                } for m in self.models
+            },
             "checkpoint": str(model.source) if model else None,
             "model": to_container(config.model) if config is not None else None,
             # "EMA, decay 0.999" when the scored weights are an average (null: the trained ones).
@@ -242,8 +255,9 @@ class EvaluationJob:
                 "tile_size": denoiser.tile_size if denoiser is not None else None,
                 "tile_overlap": denoiser.overlap if denoiser is not None else None,
                 "self_ensemble": (
-                    "model_x8: the model's outputs for the 8 flips and rotations of each tile, "
-                    "averaged" if req.ensemble and denoiser is not None else None
+                    ", ".join(f"{m.label}_x8" for m in self.models) + ": each model's outputs "
+                    "for the 8 flips and rotations of each tile, averaged"
+                    if req.ensemble and denoiser is not None else None
                 ),
             },
         }
@@ -274,16 +288,6 @@ class EvaluationJob:
             req.seed, output_dir, trained, progress=req.progress,
         )
         return {"sigmas": list(req.curve_sigmas), "images": len(curve_set), "table": table}
-
-
-def _load_model(request: EvalRequest) -> _Model:
-    from restorelab.inference import load_denoiser, resolve_checkpoint
-
-    denoiser = load_denoiser(request.checkpoint, device=request.device,
-                             tile_size=request.tile_size)
-    source = resolve_checkpoint(request.checkpoint)
-    run_dir = source.parent.parent if source.suffix == ".ckpt" else None
-    return _Model(denoiser, denoiser.config, run_dir, source)
 
 
 def _baseline_sigma(baselines: list[Any], levels: list[Level]) -> str:

@@ -101,36 +101,55 @@ def curve_table(result: EvaluationResult, levels: Sequence[Level]) -> list[dict[
     ]
 
 
+def level_table(result: EvaluationResult, levels: Sequence[Level]) -> list[dict[str, Any]]:
+    """Mean PSNR / SSIM per level (the corruption's main level's value) and method."""
+    summary = result.summary()
+    return [
+        {"level": level.value, "name": level.name, "method": method, "psnr": stats["psnr"],
+         "ssim": stats["ssim"]}
+        for level in levels
+        for method, stats in summary[level.name].items()
+    ]
+
+
 def plot_curve(
     path: Path,
     table: Sequence[dict[str, Any]],
     trained_sigma: Sequence[float] | None = None,
     title: str = "",
+    x_key: str = "sigma",
+    xlabel: str = "Gaussian noise sigma (0-255)",
+    trained_key: str = "sigma",
 ) -> None:
-    """PSNR against sigma, one line per method; the training level (or range) is shaded."""
+    """PSNR against a level (`x_key` of the rows; Gaussian sigma by default), one line per
+    method, each in its own colour and style; the training level (or range) is marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, ax = plt.subplots(figsize=(6.4, 4.2))
     methods = list(dict.fromkeys(row["method"] for row in table))
-    for method in methods:
-        points = sorted((row["sigma"], row["psnr"]) for row in table if row["method"] == method)
-        style = "--" if method == "noisy" else "-"
-        ax.plot(*zip(*points), style, marker="o", markersize=3, label=method)
+    # The legend sits right of the axes, so it covers no line however many methods there are.
+    figure, ax = plt.subplots(figsize=(6.4 + 1.6 * (1 + len(methods) // 16), 4.2))
+    markers = ("o", "s", "^", "D", "v", "P", "X")
+    for i, method in enumerate(methods):
+        points = sorted((row[x_key], row["psnr"]) for row in table if row["method"] == method)
+        style = "--" if method == "noisy" else ("-", "-.")[(i // 10) % 2]
+        ax.plot(*zip(*points), style, color=f"C{i % 10}", marker=markers[i % len(markers)],
+                markersize=3, label=method)
     if trained_sigma:
         low, high = min(trained_sigma), max(trained_sigma)
         if low == high:
-            ax.axvline(low, color="gray", linestyle=":", label=f"trained at sigma {low:g}")
+            ax.axvline(low, color="gray", linestyle=":", label=f"trained at {trained_key} {low:g}")
         else:
-            label = f"trained on sigma {low:g}-{high:g}"
+            label = f"trained on {trained_key} {low:g}-{high:g}"
             ax.axvspan(low, high, color="gray", alpha=0.15, label=label)
-    ax.set_xlabel("Gaussian noise sigma (0-255)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("PSNR (dB)")
-    ax.set_title(title or "PSNR against noise level", fontsize=10)
+    ax.set_title(title or "PSNR against noise level", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              ncols=1 + len(methods) // 16)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -1,0 +1,24 @@
+"""`restorelab export`: a checkpoint as ONNX, TorchScript or safetensors."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from restorelab.export import FORMATS
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, TorchScript or safetensors")
+    p.add_argument("--checkpoint", "-c", required=True, help="run folder, .ckpt or .safetensors")
+    p.add_argument("--format", "-f", required=True, choices=FORMATS)
+    p.add_argument("--output", "-o", help="output file (default: beside the checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def run(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from restorelab.export import export
+
+    path = export(args.checkpoint, args.format, args.output, overwrite=args.overwrite)
+    Console().print(f"exported {args.format} to [bold]{path}[/bold]")
