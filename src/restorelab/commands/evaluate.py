@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="gray or RGB for baselines alone (a checkpoint sets its own)")
     p.add_argument("--seed", type=int,
                    help="image i gets noise seeded with seed + i (default: 0)")
-    p.add_argument("--grid", type=int, help="images shown in grid.png (default: 4; 0: none)")
+    p.add_argument("--grid", type=int, help="rows of grid.png, shared out among the levels "
+                   "(default: 4; 0: none)")
     p.add_argument("--tile-size", type=tile_size_arg, help=TILE_HELP)
     p.add_argument("--ensemble", action="store_true",
                    help="also score each model with the x8 self-ensemble (rows <model>_x8)")

@@ -87,7 +87,8 @@ class EvaluationJob:
         content["results"] = summary = result.summary()
         write_rows(output_dir / "per_image.csv", result.rows)
         if req.grid:
-            write_grid(output_dir / "grid.png", result, [m.name for m in methods])
+            write_grid(output_dir / "grid.png", result, [m.name for m in methods],
+                       max_rows=req.grid)
         if req.curve:
             if paired:
                 raise ValueError("the noise-level curve needs clean images (not paired real noise)")
@@ -153,11 +154,12 @@ class EvaluationJob:
         table = level_table(result, levels)
         trained = None
         config = self.model.config if self.model else None
-        if config is not None and "noise" in config and config.noise.get("_target_") == (
-                f"{type(corruption).__module__}.{type(corruption).__qualname__}"):
+        if config is not None and "noise" in config:
             import hydra
 
-            trained = hydra.utils.instantiate(config.noise).level_bounds()
+            trained_noise = hydra.utils.instantiate(config.noise)
+            if type(trained_noise) is type(corruption):
+                trained = trained_noise.level_bounds()
         write_rows(output_dir / "levels.csv", table)
         plot_curve(output_dir / "levels.png", table, trained, x_key="level",
                    xlabel=f"{corruption.name()}: {key}", trained_key=key,

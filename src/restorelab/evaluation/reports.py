@@ -59,14 +59,20 @@ def _show(ax: Any, image: Tensor) -> None:
     ax.set_yticks([])
 
 
-def write_grid(path: Path, result: EvaluationResult, methods: Sequence[str]) -> None:
-    """One row per kept image and level: noisy | each method | clean, PSNR in the titles."""
+def write_grid(path: Path, result: EvaluationResult, methods: Sequence[str],
+               max_rows: int | None = None) -> None:
+    """One row per kept image and level: noisy | each method | clean, PSNR in the titles. With
+    `max_rows`, the first `max_rows // levels` images of each level (at least one), so that
+    many levels still give a figure that reads at its natural size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [(level, s) for level, samples in result.samples.items() for s in samples]
+    per_level = None
+    if max_rows is not None and result.samples:
+        per_level = max(1, max_rows // len(result.samples))
+    rows = [(level, s) for level, samples in result.samples.items() for s in samples[:per_level]]
     if not rows:
         return
     columns = ["noisy", *[m for m in methods if m != "noisy"], "clean"]
