@@ -419,6 +419,23 @@ def test_lfw_subset_flips_training_faces_only() -> None:
     assert all(torch.equal(dm.datasets["val"][0], dm.datasets["val"][0]) for _ in range(5))
 
 
+def test_lfw_subset_d8_turns_training_faces_into_all_8_orientations() -> None:
+    dm = LFWSubsetDataModule(image_size=25, augment="d8")
+    dm.setup()
+    original = dm.datasets["train"].images[0].float() / 255
+    orientations = [torch.rot90(original, k, dims=(-2, -1)) for k in range(4)]
+    orientations += [o.flip(-1) for o in orientations]
+    torch.manual_seed(0)
+    seen = {next(i for i, o in enumerate(orientations) if torch.equal(draw, o))
+            for draw in (dm.datasets["train"][0] for _ in range(200))}
+    assert seen == set(range(8))  # every draw is one of the 8, and all 8 come
+    upright = LFWSubsetDataModule(image_size=25)  # the default mirrors only
+    upright.setup()
+    assert torch.equal(upright.datasets["test"][0], dm.datasets["test"][0])  # test stays upright
+    with pytest.raises(ValueError, match="augment must be one of"):
+        LFWSubsetDataModule(augment="rotate")
+
+
 # ---------------------------------------------------------------------------------- real noise
 def test_documents_crop_both_pages_alike_and_score_whole_pages(tmp_path: Path) -> None:
     base = documents_tree(tmp_path)

@@ -240,6 +240,10 @@ _CTRL_C_IN_A_DESTRUCTOR = """
 import os, signal, sys, time
 from restorelab import interrupts
 
+# Python's own Ctrl-C handler, as a terminal starts Python: a parent that ignores SIGINT (a
+# pytest-xdist worker does) hands that on, and Python then installs none.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 class Garbage:
     def __del__(self):
         os.kill(os.getpid(), signal.SIGINT)

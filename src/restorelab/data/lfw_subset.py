@@ -46,12 +46,22 @@ def resize_faces(faces: Tensor, image_size: int) -> Tensor:
     return (faces.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+AUGMENTATIONS = ("mirror", "d8")
+
+
 class FlippedFaces(ImageStack):
     """`ImageStack` that mirrors each drawn face left-right with probability 1/2 (faces are
-    roughly symmetric; upside-down or rotated faces are not faces any more)."""
+    roughly symmetric; upside-down or rotated faces are not faces any more), or with
+    `augment="d8"` applies one of the 8 flips and 90-degree rotations, uniformly."""
+
+    def __init__(self, images: Tensor, augment: str = "mirror") -> None:
+        super().__init__(images)
+        self.augment = augment
 
     def __getitem__(self, index: int) -> Tensor:
         face = super().__getitem__(index)
+        if self.augment == "d8":
+            face = torch.rot90(face, int(torch.randint(0, 4, ())), dims=(-2, -1))
         return face.flip(-1) if torch.rand(()) < 0.5 else face
 
 
@@ -62,7 +72,9 @@ class LFWSubsetDataModule(SplitDataModule):
     Faces are split into train / val / test with `split_seed`. The subset carries no names, so
     the split is by image, not by person: one person may appear in two splits. Training draws
     `samples_per_epoch` faces per epoch (null = every training face once), each mirrored with
-    probability 1/2; validation and test score the same whole faces every epoch.
+    probability 1/2 (`augment="mirror"`) or turned by one of the 8 flips and rotations
+    (`augment="d8"`, for a net that must restore faces in any orientation); validation and test
+    score the same whole, upright faces every epoch.
     """
 
     shuffle_train = True
@@ -79,8 +91,11 @@ class LFWSubsetDataModule(SplitDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
         split_seed: int = 0,
+        augment: str = "mirror",
     ) -> None:
         super().__init__()
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (gray) or 3 (gray copied to RGB), got {channels}")
         if image_size < 1:
@@ -104,7 +119,7 @@ class LFWSubsetDataModule(SplitDataModule):
             return faces[[names.index(name) for name in split]].contiguous()
 
         datasets = {
-            "train": FlippedFaces(stack(train)),
+            "train": FlippedFaces(stack(train), hp.augment),
             "val": ImageStack(stack(val)),
             "test": ImageStack(stack(test)),
         }
