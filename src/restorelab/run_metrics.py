@@ -21,7 +21,8 @@ from omegaconf import DictConfig
 
 from restorelab import interrupts
 from restorelab.atomic import write_text_atomic
-from restorelab.callbacks import CPUTimeBudget, InterruptCheckpoint
+from restorelab.budget import CPUTimeBudget
+from restorelab.callbacks import InterruptCheckpoint
 from restorelab.errors import TrainingInterrupted
 
 # How a stopped run exits: 128 + the signal's number, as a shell reports a process it killed,
