@@ -4,7 +4,7 @@ the paper-size DRUNet at batch 64 of 128 x 128 crops; the framework's overhead a
 PyTorch loop on the same device; the fraction of step time spent waiting for data; and
 `restorelab denoise`'s megapixels per second on a 4096 x 4096 image.
 
-    python bench/gpu.py                       # on one GPU: the whole table, a few minutes
+    python bench/gpu.py                       # on one GPU: the whole table (not yet run on one)
     python bench/gpu.py --output gpu.json     # and the numbers as JSON
     python bench/gpu.py --quick               # a smoke run on the CPU: tiny sizes, few steps
 

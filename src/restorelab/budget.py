@@ -84,7 +84,7 @@ class CPUTimeBudget(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         if self._mark is not None:
             self._tick()
-        return {"used": self.used, "budget": self.budget}
+        return {"used": self.used}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.used = float(state_dict.get("used", 0.0))

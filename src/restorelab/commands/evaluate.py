@@ -78,8 +78,6 @@ _FIELDS = ("images", "data", "split", "noise", "levels", "as_configured", "clean
 
 
 def run(args: argparse.Namespace) -> None:
-    from dataclasses import asdict
-
     from restorelab.evaluation.job import EvalRequest, EvaluationJob, load_request
 
     overrides = list(args.overrides)
@@ -106,4 +104,4 @@ def run(args: argparse.Namespace) -> None:
             f"{output} already holds a report (summary.json): pass --overwrite to replace it, "
             "or choose another --output"
         )
-    EvaluationJob(EvalRequest(**asdict(request))).run()
+    EvaluationJob(request).run()

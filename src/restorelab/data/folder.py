@@ -65,15 +65,7 @@ class FolderDataModule(SplitDataModule):
     ) -> tuple[dict[str, Path], str]:
         """The image files under `data.<key>` by their relative names, and the folder's label."""
         hp = self.hparams
-        how = f"Point data.{key} at a folder of PNG, JPEG, TIFF or BMP images."
-        root = require_dir(Path(hp[key]), "image folder", how)
-        paths = {p.relative_to(root).as_posix(): p for p in find_images(root, hp.recursive)}
-        if len(paths) < minimum:
-            raise DataError(
-                f"{root} holds {len(paths)} image file(s){' (recursive)' if hp.recursive else ''}; "
-                f"{needed_for} need at least {minimum}. {how}"
-            )
-        return paths, f"folder ({root})"
+        return find_image_files(hp[key], key, hp.recursive, minimum, needed_for)
 
     def _split_clean_set(self, names: list[str], what: str) -> tuple[list[str], list[str]]:
         hp = self.hparams
@@ -128,3 +120,19 @@ def split_clean_set(
     shuffled = [ordered[i] for i in order.tolist()]
     num_val = min(len(ordered) - 1, max(1, round(len(ordered) * val_fraction / total)))
     return sorted(shuffled[:num_val]), sorted(shuffled[num_val:])
+
+
+def find_image_files(
+    folder: str | Path, key: str, recursive: bool, minimum: int, needed_for: str
+) -> tuple[dict[str, Path], str]:
+    """The image files under `folder` (the value of `data.<key>`) by their relative names, and
+    the folder's label; one clear DataError when it is missing or holds fewer than `minimum`."""
+    how = f"Point data.{key} at a folder of PNG, JPEG, TIFF or BMP images."
+    root = require_dir(Path(folder), "image folder", how)
+    paths = {p.relative_to(root).as_posix(): p for p in find_images(root, recursive)}
+    if len(paths) < minimum:
+        raise DataError(
+            f"{root} holds {len(paths)} image file(s){' (recursive)' if recursive else ''}; "
+            f"{needed_for} need at least {minimum}. {how}"
+        )
+    return paths, f"folder ({root})"

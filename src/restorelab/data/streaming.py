@@ -270,17 +270,12 @@ class StreamingDataModule(SplitDataModule):
 
     def _clean_sets(self) -> dict[str, Dataset]:
         """Val and test from the `val_root` folder of clean images, decoded when scored."""
-        from restorelab.data.folder import split_clean_set
+        from restorelab.data.folder import find_image_files, split_clean_set
         from restorelab.data.lazy_folder import LazyTiles
 
         hp = self.hparams
-        how = "Point data.val_root at a folder of clean PNG, JPEG, TIFF or BMP images."
-        root = require_dir(Path(hp.val_root), "clean image folder", how)
-        files = {p.relative_to(root).as_posix(): p for p in find_images(root, True)}
-        if len(files) < 2:
-            raise DataError(f"{root} holds {len(files)} image file(s); val and test need at "
-                            f"least 2. {how}")
-        what = f"clean folder ({root})"
+        files, what = find_image_files(hp.val_root, "val_root", True, 2, "val and test")
+        what = f"clean {what}"
         val, test = split_clean_set(list(files), hp.val_fraction, hp.test_fraction,
                                     hp.split_seed, what)
         self.splits.update(val=val, test=test)
