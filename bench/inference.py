@@ -14,12 +14,16 @@ memory bounded by the tile, all measured in one run on the same machine.
 3. Memory: peak resident memory added by restoring a `--memory-size` square image, tiled, each
    measurement in its own process (Linux VmHWM after a reset, minus the RSS before); the
    untiled peak is measured at two small sizes and extrapolated linearly in pixels.
+
+Every part runs with glibc's malloc keeping freed memory, as `restorelab denoise` does
+(`restorelab.cpu_memory`), BM3D included; `--system-allocator` measures without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -31,6 +35,16 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+ALLOCATOR_ENV = "RESTORELAB_BENCH_ALLOCATOR"  # tells the memory children which allocator
+
+
+def _allocator(system: bool) -> str:
+    """Sets up malloc as `restorelab denoise` does (unless `system`); says what it is."""
+    if system:
+        return "system (glibc defaults)"
+    from restorelab.cpu_memory import keep_freed_memory
+
+    return "keeps freed memory" if keep_freed_memory() else "system (no glibc mallopt)"
 
 
 def newest_run() -> Path:
@@ -79,6 +93,8 @@ def peak_memory_child(checkpoint: str, size: int, tile_size: int | str | None, r
     """In a child process: the peak RSS (MiB) that restoring one image adds, printed as JSON."""
     from restorelab.inference import load_denoiser
 
+    _allocator(os.environ.get(ALLOCATOR_ENV) == "system")
+
     torch.set_num_threads(2)
     denoiser = load_denoiser(checkpoint, device="cpu", tile_size=tile_size)
     _, noisy = test_image(size)
@@ -86,20 +102,21 @@ def peak_memory_child(checkpoint: str, size: int, tile_size: int | str | None, r
     denoiser.denoise(warm)  # allocator and kernels warmed up before the reference point
     try:  # the peak from here on, not the one of loading and making the image
         before = _reset_peak()
-        read_peak = lambda: _status_mib("VmHWM")  # noqa: E731
+        read_peak = lambda: _status_mib("VmHWM")
     except OSError:  # not Linux: ru_maxrss never resets, so earlier peaks may hide this one
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        read_peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # noqa: E731
+        read_peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if run:
         denoiser.denoise(noisy)
     peak = read_peak()
     print(json.dumps({"added_mib": peak - before, "peak_mib": peak}))
 
 
-def child(checkpoint: str, size: int, tile_size: int | str | None) -> float:
+def child(checkpoint: str, size: int, tile_size: int | str | None, system: bool) -> float:
     """`tile_size`: "auto" (the default tiles), an integer, or None (untiled)."""
     command = [sys.executable, __file__, "--child", checkpoint, str(size), str(tile_size)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    env = {**os.environ, ALLOCATOR_ENV: "system" if system else "keep"}
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(output.strip().splitlines()[-1])["added_mib"]
 
 
@@ -115,6 +132,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (1 compares one core with BM3D's one, which holds on a "
                         "shared machine)")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="leave glibc's malloc as it is (restorelab denoise makes it keep "
+                        "freed memory)")
     parser.add_argument("--output", help="also write the results as JSON here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -127,6 +147,7 @@ def main() -> None:
     from restorelab.inference import load_denoiser
 
     torch.set_num_threads(args.threads)
+    allocator = _allocator(args.system_allocator)
     checkpoint = str(args.checkpoint or newest_run())
     tiled = load_denoiser(checkpoint, device="cpu")  # the defaults a user gets
     small = load_denoiser(checkpoint, device="cpu", tile_size=args.tile_size)
@@ -138,9 +159,10 @@ def main() -> None:
         "checkpoint": checkpoint,
         "tile_size": tiled.tile_size,
         "overlap": tiled.overlap,
-        "load_average_at_start": list(np.round(__import__("os").getloadavg(), 2)),
+        "allocator": allocator,
+        "load_average_at_start": list(np.round(os.getloadavg(), 2)),
     }
-    print(f"{tiled} from {checkpoint}")
+    print(f"{tiled} from {checkpoint}; malloc: {allocator}")
 
     # 1. speed against BM3D on the same image
     clean, noisy = test_image(args.size)
@@ -195,9 +217,10 @@ def main() -> None:
               f"{t['time_overhead']:+.1%}")
 
     # 3. peak memory, each in a fresh process
-    tiled_mib = child(checkpoint, args.memory_size, "auto")
-    small, large = 512, 1024
-    untiled = {s: child(checkpoint, s, None) for s in (small, large)}
+    tiled_mib = child(checkpoint, args.memory_size, "auto", args.system_allocator)
+    # The untiled peak at two smaller sizes (512 and 1024 for the default 4096), extrapolated.
+    small, large = min(512, args.memory_size // 4), min(1024, args.memory_size // 2)
+    untiled = {s: child(checkpoint, s, None, args.system_allocator) for s in (small, large)}
     per_pixel = (untiled[large] - untiled[small]) / (large**2 - small**2)
     estimate = untiled[large] + per_pixel * (args.memory_size**2 - large**2)
     results["memory"] = {
@@ -211,7 +234,7 @@ def main() -> None:
           f"{results['memory']['image_buffers_mib']:.0f} MiB image-sized buffers); untiled: "
           f"+{untiled[small]:.0f} MiB at {small}^2, +{untiled[large]:.0f} MiB at {large}^2, "
           f"~{estimate:.0f} MiB estimated at {args.memory_size}^2")
-    results["load_average_at_end"] = list(np.round(__import__("os").getloadavg(), 2))
+    results["load_average_at_end"] = list(np.round(os.getloadavg(), 2))
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -86,6 +86,9 @@ def _quiet_and_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     torch.set_num_threads(THREADS)
+    # The CLI's denoise / eval / benchmark set glibc's malloc up process-wide; the test
+    # processes keep its defaults (tests/test_cpu_memory.py checks it in a subprocess).
+    monkeypatch.setattr("restorelab.cpu_memory.keep_freed_memory", lambda: False)
 
 
 class NaNAfterSteps(torch.nn.Module):

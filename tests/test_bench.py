@@ -22,7 +22,7 @@ def test_gpu_benchmark_runs_and_marks_what_needs_cuda(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "bench/gpu.py", "--quick", "--models", "U-Net (default)",
          "--output", str(output)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(output.read_text())
     rows = {row["variant"]: row for row in numbers["training"]}
@@ -40,3 +40,23 @@ def test_gpu_benchmark_runs_and_marks_what_needs_cuda(tmp_path: Path) -> None:
     # The table a person reads: every row, the skipped one said so.
     assert "| U-Net (default) | bf16 + channels_last |" in result.stdout
     assert cuda or "skipped (needs CUDA)" in result.stdout
+
+
+@pytest.mark.slow
+def test_inference_benchmark_runs_its_three_parts_with_denoises_allocator(tmp_path: Path) -> None:
+    output = tmp_path / "inference.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "bench/inference.py", "--checkpoint",
+         "experiments/natural_gray_sigma25/model.safetensors", "--size", "160",
+         "--untiled-size", "160", "--tile-size", "96", "--memory-size", "256", "--skip-bm3d",
+         "--threads", "1", "--output", str(output)],
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    numbers = json.loads(output.read_text())
+    expected = "keeps freed memory" if sys.platform.startswith("linux") else "system"
+    assert numbers["allocator"].startswith(expected)
+    assert numbers["speed"]["denoise_psnr"] > numbers["speed"]["noisy_psnr"] + 3
+    small = numbers["tiling"]["small"]
+    assert small["tile_size"] == 96 and abs(small["psnr_difference_db"]) < 0.05
+    assert numbers["memory"]["tiled_added_mib"] >= 0

@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from restorelab.benchmarks.job import BenchmarkConfig, load_config, run_benchmark
+    from restorelab.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()  # large tiles on the CPU without page faults
 
     given = {key: getattr(args, key) for key in (
         "methods", "sets", "sigmas", "baselines", "protocol", "root", "download", "output",

@@ -36,7 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from rich.console import Console
 
+    from restorelab.cpu_memory import keep_freed_memory
     from restorelab.inference import denoise_files, load_denoiser
+
+    keep_freed_memory()  # large tiles on the CPU without page faults
 
     denoiser = load_denoiser(
         args.checkpoint, device=args.device, tile_size=args.tile_size,

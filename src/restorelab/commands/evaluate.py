@@ -78,7 +78,10 @@ _FIELDS = ("images", "data", "split", "noise", "levels", "as_configured", "clean
 
 
 def run(args: argparse.Namespace) -> None:
+    from restorelab.cpu_memory import keep_freed_memory
     from restorelab.evaluation.job import EvalRequest, EvaluationJob, load_request
+
+    keep_freed_memory()  # large tiles on the CPU without page faults
 
     overrides = list(args.overrides)
     checkpoints = []
