@@ -63,8 +63,37 @@ def test_safetensors_reloads_without_the_run_folder(run: Path, tmp_path: Path) -
     assert exported.config.noise.sigma == 25 and exported.channels == 3
 
 
+def test_safetensors_in_float16_halves_the_weights_and_restores_alike(
+    run: Path, tmp_path: Path
+) -> None:
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    main(["export", "--checkpoint", str(run), "--format", "safetensors", "-o", str(full)])
+    main(["export", "--checkpoint", str(run), "--format", "safetensors", "-o", str(half),
+          "--dtype", "float16"])
+    from safetensors.torch import load_file
+
+    stored = {name: load_file(str(file)) for name, file in (("full", full), ("half", half))}
+    # Floating-point weights halved; integer buffers (batch norm's step count) kept.
+    assert {t.dtype for t in stored["half"].values() if t.is_floating_point()} == {torch.float16}
+    assert all(t.dtype == stored["full"][key].dtype
+               for key, t in stored["half"].items() if not t.is_floating_point())
+    nbytes = {name: sum(t.nbytes for t in w.values() if t.is_floating_point())
+              for name, w in stored.items()}
+    assert nbytes["half"] * 2 == nbytes["full"]
+    exported, original = load_denoiser(half, device="cpu"), load_denoiser(full, device="cpu")
+    assert next(exported.net.parameters()).dtype == torch.float32  # loaded back into float32
+    assert exported.config.stored_as == "float16"
+    image = np.random.default_rng(3).random((27, 35, 3), dtype=np.float32)
+    difference = np.abs(exported.denoise(image) - original.denoise(image))
+    assert 0 < difference.max() < 2e-3  # rounded weights: a change, and a small one
+
+
 def test_export_refuses_unknown_formats(run: Path) -> None:
     from restorelab.export import export
 
     with pytest.raises(ValueError, match="onnx"):
         export(run, "tflite")
+    with pytest.raises(ValueError, match="safetensors"):
+        export(run, "onnx", dtype="float16")
+    with pytest.raises(ValueError, match="float16"):
+        export(run, "safetensors", dtype="int8")
