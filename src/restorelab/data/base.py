@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
+import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from restorelab.data.patches import split_by_group
@@ -23,6 +26,8 @@ class SplitDataModule(L.LightningDataModule):
     Subclasses save their constructor arguments with `save_hyperparameters`; the loaders read
     `batch_size`, `num_workers`, `pin_memory`, `persistent_workers` and, when the training set is
     a fixed list of images rather than random crops, `samples_per_epoch` (null = every image once).
+    With `crops_on_device` (random crops only) the crops are cut on the device instead
+    (`restorelab.data.device_crops`).
     """
 
     # True when training items are fixed images (they need shuffling); random crops do not.
@@ -70,6 +75,8 @@ class SplitDataModule(L.LightningDataModule):
     def _loader(self, split: str) -> DataLoader:
         hp = self.hparams
         dataset = self.datasets[split]
+        if split == "train" and hp.get("crops_on_device"):
+            return self._device_crop_loader(dataset)
         sampler = None
         if split == "train" and self.shuffle_train:
             # A fresh random subset (or order) every epoch; `samples_per_epoch` caps the epoch.
@@ -83,6 +90,30 @@ class SplitDataModule(L.LightningDataModule):
             pin_memory=hp.pin_memory,
             persistent_workers=hp.persistent_workers and hp.num_workers > 0,
         )
+
+    def _device_crop_loader(self, dataset: Dataset) -> DataLoader:
+        """`crops_on_device`: a loader of placeholders; the crops are cut on the device."""
+        from restorelab.data.device_crops import CropSlots, DeviceCrops
+        from restorelab.data.patches import RandomPatches
+
+        if not isinstance(dataset, RandomPatches):
+            raise ValueError(
+                f"data.crops_on_device=true needs random training crops; {type(self).__name__} "
+                f"trains on {type(dataset).__name__}: set data.crops_on_device=false"
+            )
+        self._device_crops = DeviceCrops(dataset)
+        return DataLoader(CropSlots(len(dataset)), batch_size=self.hparams.batch_size)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """With `crops_on_device`, a training batch of placeholders becomes its crops, drawn
+        on the device the batch was moved to."""
+        crops = getattr(self, "_device_crops", None)
+        # Only the training loader's placeholders (a 1-D int64 tensor): the model summary's
+        # example input passes through here too, while the trainer is training.
+        placeholders = isinstance(batch, Tensor) and batch.dtype == torch.int64 and batch.ndim == 1
+        if crops is not None and placeholders and self.trainer is not None and self.trainer.training:
+            return crops(len(batch), batch.device)
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

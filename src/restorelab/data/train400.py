@@ -35,6 +35,8 @@ class Train400DataModule(SplitDataModule):
     `split_seed`), test on the held-out images or on BSD68 (`test_set`, `test_dir`).
 
     Validation and test score whole images (`eval_size` null) or the `eval_size` tiles of them.
+    `crops_on_device`: the training crops are cut on the device from the 380 images copied there
+    once (for GPUs, which a CPU loader cannot keep fed at large batches).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Train400DataModule(SplitDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        crops_on_device: bool = False,
     ) -> None:
         super().__init__()
         if channels != 1:
