@@ -7,6 +7,12 @@ single run writing into the job's folder. After a job, the process group and the
 variables the launcher set are cleared, so the next job of the sweep starts its own ranks
 instead of believing they already exist. And a process group that never forms (a node that
 never starts) ends in one line that says who was expected where, not in a traceback.
+
+Every rank is seeded with the same `seed`, which keeps the nets' initial weights equal, but the
+data would then be equal too: the random crops (drawn in the main process when `num_workers` is
+0) and the noise (drawn on the device) repeat across ranks, and N ranks train on one rank's
+batches N times. `RankSeeds` re-seeds each rank above 0 with its own stream once the ranks
+exist.
 """
 
 from __future__ import annotations
@@ -51,6 +57,31 @@ def use_job_command_for_ranks() -> None:
     from lightning.pytorch.strategies.launchers import subprocess_script
 
     subprocess_script._hydra_subprocess_cmd = hydra_job_command
+
+
+class RankSeeds(L.Callback):
+    """Gives every rank of a distributed run its own random stream for data and noise: rank 0
+    keeps `seed`, rank r > 0 takes one derived from (`seed`, r). Runs when the ranks exist, after
+    the nets were built from `seed` (DDP broadcasts rank 0's weights anyway); workers of data
+    loaders follow (Lightning seeds them from the rank's seed)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.world_size > 1 and trainer.global_rank > 0:
+            L.seed_everything(rank_seed(self.seed, trainer.global_rank), workers=True,
+                              verbose=False)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of `rank` (0 keeps `seed`): a 32-bit value from NumPy's SeedSequence, so that no
+    rank's stream is another run's rank 0 (as `seed + rank` would be for seed + 1)."""
+    import numpy as np
+
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
 def teardown(trainer: L.Trainer) -> None:

@@ -1,6 +1,6 @@
 """The Lightning Trainer of a training run: the config's callbacks and loggers, the callbacks
 every run has (the step timer, the interrupt checkpoint, the hand-over of a signal that came
-early), and the checkpoint plugin that writes atomically."""
+early, each rank's own seed), and the checkpoint plugin that writes atomically."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from restorelab import interrupts
 from restorelab.callbacks import InterruptCheckpoint
 from restorelab.checkpoints import AtomicCheckpointIO
+from restorelab.distributed import RankSeeds
 from restorelab.loggers import RunCSVLogger
 from restorelab.run_metrics import StepTimer
 
@@ -59,6 +60,8 @@ def build_trainer(cfg: DictConfig, output_dir: Path, resumed_step: int | None) -
     interrupt = InterruptCheckpoint(output_dir / "checkpoints")
     callbacks: list[Callback] = instantiate_group(cfg.get("callbacks")) + [
         step_timer, interrupt, _TellLightningOfSignals()]
+    if cfg.get("seed") is not None:  # each rank of a distributed run its own data and noise
+        callbacks.append(RankSeeds(cfg.seed))
     loggers: list[Logger] = instantiate_group(cfg.get("logger"))
     if resumed_step is not None:  # metrics.csv keeps what was logged up to the checkpoint
         for logger in loggers:
