@@ -1,6 +1,7 @@
 """The `Denoiser`: restores images of any size with a trained net, tile by tile (sizes and
-overlaps from `restorelab.tiling`), with the x8 self-ensemble on request, and told the noise
-level where the net takes it (given in 0-255 units, or estimated from the image)."""
+overlaps from `restorelab.tiling`, what they depend on in the net from
+`restorelab.net_geometry`), with the x8 self-ensemble on request, and told the noise level where
+the net takes it (given in 0-255 units, or estimated from the image)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,16 @@ from torch import Tensor, nn
 from restorelab import tiling
 from restorelab.loading import load_network
 from restorelab.models.conditioning import restore, takes_noise_level
+from restorelab.net_geometry import grid_multiple, model_channels, pad_multiple
+
+__all__ = [  # the net's geometry (restorelab.net_geometry) is part of this module's API
+    "Denoiser",
+    "ImageLike",
+    "grid_multiple",
+    "load_denoiser",
+    "model_channels",
+    "pad_multiple",
+]
 
 ImageLike = TypeVar("ImageLike", np.ndarray, Tensor)
 
@@ -41,42 +52,6 @@ def load_denoiser(
         net, tile_size=tile_size, overlap=overlap, batch_size=batch_size, device=device,
         config=config, ensemble=ensemble, memory_budget=memory_budget,
     )
-
-
-def model_channels(net: nn.Module) -> int:
-    """The image channels `net` restores: its `in_channels`, else its first convolution's
-    (which for a conditional net also counts the noise map, so it is the fallback only)."""
-    declared = getattr(net, "in_channels", None)
-    if isinstance(declared, int):
-        return declared
-    first = next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
-    if first is None:
-        raise ValueError("cannot tell the number of input channels of a net without Conv2d")
-    return first.in_channels
-
-
-def grid_multiple(net: nn.Module) -> int:
-    """The factor by which the net downsamples: tiles start at multiples of it, so each sees the
-    pixel phase the whole image has (FFDNet's 2 x 2 unshuffle, a U-Net's 2**(scales - 1))."""
-    from restorelab.models.drunet import DRUNet
-    from restorelab.models.ffdnet import FFDNet
-
-    if isinstance(net, DRUNet):
-        return 2 ** (net.num_scales - 1)
-    if isinstance(net, FFDNet):
-        return 2
-    return pad_multiple(net)
-
-
-def pad_multiple(net: nn.Module) -> int:
-    """The multiple of H and W the net pads its input to inside, splitting the extra between
-    both sides with `pad_to_multiple` (2**depth for the autoencoders, NAFNet and Restormer); 1
-    for nets that need none or pad otherwise (DRUNet and FFDNet pad bottom-right, traceably)."""
-    from restorelab.models.autoencoder import ConvAutoencoder
-    from restorelab.models.nafnet import NAFNet
-    from restorelab.models.restormer import Restormer
-
-    return 2**net.depth if isinstance(net, (ConvAutoencoder, NAFNet, Restormer)) else 1
 
 
 class Denoiser:

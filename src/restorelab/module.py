@@ -1,7 +1,8 @@
 """The one LightningModule: corrupt a clean batch on the device, restore it, score it.
 
 Its metrics are `restorelab.module_metrics`, the checks of what it is given
-`restorelab.module_checks`, and its learning-rate schedule `restorelab.lr_schedules`.
+`restorelab.module_checks`, how it reads a batch `restorelab.module_batches`, and its
+learning-rate schedule `restorelab.lr_schedules`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from restorelab.errors import ConfigError, NonFiniteLossError
+from restorelab.errors import NonFiniteLossError
 from restorelab.lr_schedules import scheduler_config
 from restorelab.models.conditioning import restore, takes_noise_level
+from restorelab.module_batches import batch_pair
 from restorelab.module_checks import (
     check_level_source,
     check_noisy_eval_monitor,
@@ -138,33 +140,8 @@ class DenoisingModule(L.LightningModule):
         self, batch: Any, corruption: nn.Module, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """(noisy, clean, mask of damaged pixels or None, sigma or None) for a clean batch or a
-        real pair; sigma `[B, 1, 1, 1]` is the level the corruption drew, when it knows it."""
-        if isinstance(batch, (list, tuple)):
-            if len(batch) != 2:
-                raise ValueError(
-                    f"a batch must be clean images or a (noisy, clean) pair, got {len(batch)} items"
-                )
-            noisy, clean = batch
-            if self._net_takes_level:
-                raise ConfigError(
-                    f"{type(self.net).__name__} takes the noise level, but (noisy, clean) pairs of "
-                    "real noise carry none: train a blind model on paired data (e.g. model=unet)"
-                )
-            return noisy, clean, None, None
-        clean = batch
-        if clean.ndim != 4:
-            raise ValueError(
-                f"expected a batch of images [B, C, H, W], got shape {tuple(clean.shape)}"
-            )
-        with torch.no_grad():
-            if hasattr(corruption, "apply_with_level"):
-                corrupted = corruption.apply_with_level(clean, generator)
-                noisy, mask, sigma = corrupted.noisy, corrupted.mask, corrupted.sigma
-            elif hasattr(corruption, "apply") and hasattr(corruption, "fixed_levels"):
-                (noisy, mask), sigma = corruption.apply(clean, generator), None
-            else:
-                noisy, mask, sigma = corruption(clean, generator), None, None
-        return noisy, clean, mask, sigma
+        real pair (`restorelab.module_batches.batch_pair`)."""
+        return batch_pair(batch, corruption, generator, self.net, self._net_takes_level)
 
     def _loss(self, restored: Tensor, clean: Tensor, mask: Tensor | None) -> Tensor:
         if self._loss_takes_mask:

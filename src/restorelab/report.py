@@ -119,11 +119,7 @@ def comparison_figure(study: Study, path: Path) -> Path | None:
     wide. Each run is titled once per band; under each image is its PSNR, the best of the row in
     bold.
     """
-    samples = []
-    for run in study.runs:
-        file = study.root / run["job"] / "images" / "test_samples.npz"
-        if file.is_file():
-            samples.append((run, np.load(file)))
+    samples = _test_samples(study)
     if not samples:
         return None
     reference = samples[0][1]
@@ -153,27 +149,17 @@ def comparison_figure(study: Study, path: Path) -> Path | None:
     grid = figure.add_gridspec(bands * rows, columns)
     for band, chunk in enumerate(chunks):
         for i in range(rows):
-            row = band * rows + i
-            clean = reference["clean"][i]
-            noisy = reference["noisy"][i]
-            scores = [psnr(data["restored"][i], clean) for _, data in chunk]
-            best = max(scores)
-            cells = [(noisy, "noisy input", f"{psnr(noisy, clean):.2f} dB", False)]
-            cells += [
-                (data["restored"][i], labels[run["job"]], f"{score:.2f} dB", score == best)
-                for (run, data), score in zip(chunk, scores)
-            ]
-            cells.append((clean, "ground truth", "", False))
+            cells = _comparison_row(reference, chunk, i, labels)
             for column, (image, title, label, bold) in enumerate(cells):
-                axis = figure.add_subplot(grid[row, column])
+                axis = figure.add_subplot(grid[band * rows + i, column])
                 _show(axis, image)
                 axis.set_xlabel(label, fontsize=font, labelpad=1,
                                 fontweight="bold" if bold else "normal")
                 if i == 0:
                     axis.set_title(title, fontsize=title_font, pad=2)
-    sentences = [f"{len(samples)} runs on the first {rows} test images, the same seeded noise "
-                 "for every run.", "PSNR against the ground truth (dB), the best of each row in "
-                 "bold."]
+    sentences = [(f"{len(samples)} runs on the first {rows} test images, the same seeded noise "
+                  "for every run."),
+                 "PSNR against the ground truth (dB), the best of each row in bold."]
     if values_only:
         sentences.append("Run titles give the values of " + " · ".join(keys) + ".")
     figure_width = (columns * cell + 0.3) * 72 - 20  # points, less the margins
@@ -183,6 +169,34 @@ def comparison_figure(study: Study, path: Path) -> Path | None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=120)
     return path
+
+
+def _test_samples(study: Study) -> list[tuple[dict[str, Any], Any]]:
+    """(run, its `images/test_samples.npz`) for every run that saved test samples."""
+    samples = []
+    for run in study.runs:
+        file = study.root / run["job"] / "images" / "test_samples.npz"
+        if file.is_file():
+            samples.append((run, np.load(file)))
+    return samples
+
+
+def _comparison_row(
+    reference: Any, chunk: list[tuple[dict[str, Any], Any]], i: int, labels: dict[str, str]
+) -> list[tuple[np.ndarray, str, str, bool]]:
+    """The panels of test image `i` in one band, as (image, title, PSNR label, bold): the
+    noisy input, each run of `chunk`, the ground truth."""
+    clean = reference["clean"][i]
+    noisy = reference["noisy"][i]
+    scores = [psnr(data["restored"][i], clean) for _, data in chunk]
+    best = max(scores)
+    cells = [(noisy, "noisy input", f"{psnr(noisy, clean):.2f} dB", False)]
+    cells += [
+        (data["restored"][i], labels[run["job"]], f"{score:.2f} dB", score == best)
+        for (run, data), score in zip(chunk, scores)
+    ]
+    cells.append((clean, "ground truth", "", False))
+    return cells
 
 
 def run_style(index: int) -> dict[str, Any]:

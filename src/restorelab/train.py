@@ -1,14 +1,14 @@
 """The training job behind `python train.py` and `restorelab train`: compose, fit, test, write
 `metrics.json`.
 
-The Trainer it builds is `restorelab.run_trainer`, what it records `restorelab.run_metrics`, and
-continuing a run `restorelab.resumed_run`.
+The Trainer it builds is `restorelab.run_trainer`, fitting and testing with it
+`restorelab.run_stages`, what it records `restorelab.run_metrics`, and continuing a run
+`restorelab.resumed_run`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from restorelab import interrupts
@@ -25,7 +24,7 @@ from restorelab.checkpoints import check_resume_checkpoint
 from restorelab.console import print_config_tree, print_results, quiet_third_party
 from restorelab.distributed import rendezvous_failure, teardown, use_job_command_for_ranks
 from restorelab.error_lines import one_line
-from restorelab.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
+from restorelab.errors import ConfigError, TrainingInterrupted
 from restorelab.models.stats import example_input, macs_per_pixel
 from restorelab.module import DenoisingModule
 from restorelab.preflight import check_config, check_model, monitor_noisy_only
@@ -38,14 +37,11 @@ from restorelab.resumed_run import (
 from restorelab.run_metrics import (
     SIGNAL_EXIT,
     count_items,
-    interruption,
-    record_fit,
     resumes,
-    scalars,
-    stopped,
     write_metrics,
 )
 from restorelab.run_metrics import StepTimer as StepTimer  # re-exported
+from restorelab.run_stages import fit_and_test
 from restorelab.run_trainer import TrainerParts, build_trainer
 from restorelab.run_trainer import instantiate_group as instantiate_group  # re-exported
 
@@ -130,7 +126,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     averaging = next((c for c in parts.callbacks if isinstance(c, EMAWeights)), None)
     if averaging is not None:  # what every checkpoint, the test and the exports hold
         result["weights"] = averaging.description
-    _fit_and_test(cfg, datamodule, module, parts, result, metrics_path)
+    fit_and_test(cfg, datamodule, module, parts, result, metrics_path)
     result["run_dir"] = str(output_dir)
     result["val_images"] = count_items(datamodule, "val")  # what the study's curves average
     write_metrics(metrics_path, result)
@@ -187,65 +183,6 @@ def _build(
         logger.log_hyperparams(hyperparameters)
     remember_wandb_run(parts.loggers, output_dir)
     return datamodule, module, stats, parts
-
-
-def _fit_and_test(
-    cfg: DictConfig,
-    datamodule: L.LightningDataModule,
-    module: DenoisingModule,
-    parts: TrainerParts,
-    result: dict[str, Any],
-    metrics_path: Path,
-) -> None:
-    """Fits and tests into `result`; a failure or a signal still writes metrics.json."""
-    trainer, step_timer, interrupt = parts.trainer, parts.step_timer, parts.interrupt
-    checkpoint = next((c for c in parts.callbacks if isinstance(c, ModelCheckpoint)), None)
-    start = time.perf_counter()
-    stage = "fit"
-    try:
-        if cfg.get("train", True):
-            interrupts.raise_if_received()  # it came while the run was being built
-            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-            if trainer.interrupted:
-                result["status"] = "interrupted"
-        record_fit(result, trainer, step_timer, checkpoint, cfg, start)
-        if cfg.get("test", True):
-            stage = "test"
-            interrupts.raise_if_received()  # it came as fitting ended: no test
-            _test(cfg, trainer, module, datamodule, result)
-    except NonFiniteLossError as error:
-        record_fit(result, trainer, step_timer, checkpoint, cfg, start)
-        result.update(status="failed", error=str(error))
-        write_metrics(metrics_path, result)
-        raise
-    except (KeyboardInterrupt, SystemExit) as error:
-        signal_name = interruption(error, interrupt)
-        if signal_name is None:
-            raise
-        record_fit(result, trainer, step_timer, checkpoint, cfg, start)
-        raise stopped(result, signal_name, stage, interrupt, metrics_path) from None
-    except Exception as error:
-        # Any other failure still leaves a metrics.json that says so (and what was saved).
-        record_fit(result, trainer, step_timer, checkpoint, cfg, start)
-        result.update(status="failed", stage=stage, error=f"{type(error).__name__}: {error}")
-        result["interrupted_checkpoint"] = str(interrupt.saved) if interrupt.saved else None
-        write_metrics(metrics_path, result)
-        raise
-
-
-def _test(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    module: DenoisingModule,
-    datamodule: L.LightningDataModule,
-    result: dict[str, Any],
-) -> None:
-    ckpt_path = result.get("best_checkpoint") if cfg.get("train", True) else cfg.get("ckpt_path")
-    if cfg.get("train", True) and not ckpt_path:
-        log.warning("no best checkpoint was saved: testing the weights in memory")
-    tested = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path or None, verbose=False)
-    result.update(scalars(tested[0]) if tested else {})
-    result["tested_checkpoint"] = ckpt_path
 
 
 def objective(cfg: DictConfig, result: dict[str, Any]) -> float | None:

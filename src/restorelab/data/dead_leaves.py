@@ -43,30 +43,8 @@ def dead_leaves(
     disks = []  # per round, rows of x, y, r, color..., texture (4)
     count = 0
     for _ in range(_MAX_ROUNDS):
-        # Inverse CDF of the truncated power law (alpha = 1 is the logarithmic case).
-        u = rng.random(_DISKS_PER_ROUND)
-        if alpha == 1.0:
-            radius = rmin * (rmax / rmin) ** u
-        else:
-            a, b = rmin ** (1 - alpha), rmax ** (1 - alpha)
-            radius = (a + u * (b - a)) ** (1 / (1 - alpha))
-        # Centers uniform on a window wide enough for any disk that can reach the image; the
-        # disks that cannot are dropped, which keeps the process uniform over the plane.
-        center = rng.random((_DISKS_PER_ROUND, 2)) * (size + 2 * rmax) - rmax
-        params = np.column_stack([center, radius, rng.random((_DISKS_PER_ROUND, channels + 4))])
-        low = np.clip(np.floor(center - radius[:, None]), 0, size).astype(np.int64)
-        high = np.clip(np.ceil(center + radius[:, None]), 0, size).astype(np.int64)
-        keep = (high > low).all(axis=1)
-        params, low, high = params[keep], low[keep], high[keep]
-        # Every (disk, pixel of its bounding box) pair, flattened: small disks cost few pairs.
-        width = high[:, 0] - low[:, 0]
-        area = width * (high[:, 1] - low[:, 1])
-        disk = np.repeat(np.arange(len(area)), area)
-        offset = np.arange(len(disk)) - np.repeat(np.cumsum(area) - area, area)
-        px, py = low[disk, 0] + offset % width[disk], low[disk, 1] + offset // width[disk]
-        inside = (px + 0.5 - params[disk, 0]) ** 2 + (py + 0.5 - params[disk, 1]) ** 2 \
-            <= params[disk, 2] ** 2
-        np.minimum.at(owner, (py * size + px)[inside], disk[inside] + count)
+        params, low, high = _draw_round(rng, size, channels, rmin, rmax, alpha)
+        _cover(owner, size, params, low, high, count)
         disks.append(params)
         count += len(params)
         if owner.max() < count:
@@ -74,16 +52,61 @@ def dead_leaves(
     params = np.concatenate(disks)[np.minimum(owner, count - 1)]  # (P, 3 + channels + 4)
     values = params[:, 3 : 3 + channels].T  # (channels, P)
     if textured:
-        amplitude, period, angle, phase = params[:, 3 + channels :].T
-        period = 2 + period * params[:, 2]  # from 2 pixels to the disk's size
-        angle, phase = angle * np.pi, phase * 2 * np.pi
-        ys, xs = np.divmod(np.arange(size * size), size)
-        dx, dy = xs + 0.5 - params[:, 0], ys + 0.5 - params[:, 1]  # from the disk's center
-        along = dx * np.cos(angle) + dy * np.sin(angle)
-        values = values + 0.25 * amplitude * np.sin(2 * np.pi * along / period + phase)
+        values = values + _grating(params, channels, size)
     # 8-bit levels, as the clean references of every other dataset.
     image = np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
     return torch.from_numpy(image.reshape(channels, size, size))
+
+
+def _draw_round(
+    rng: np.random.Generator, size: int, channels: int, rmin: float, rmax: float, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round of disks: the rows (x, y, r, color..., texture (4)) of those that can reach
+    the image, and the low and high (x, y) pixel corners of their bounding boxes in it."""
+    # Inverse CDF of the truncated power law (alpha = 1 is the logarithmic case).
+    u = rng.random(_DISKS_PER_ROUND)
+    if alpha == 1.0:
+        radius = rmin * (rmax / rmin) ** u
+    else:
+        a, b = rmin ** (1 - alpha), rmax ** (1 - alpha)
+        radius = (a + u * (b - a)) ** (1 / (1 - alpha))
+    # Centers uniform on a window wide enough for any disk that can reach the image; the
+    # disks that cannot are dropped, which keeps the process uniform over the plane.
+    center = rng.random((_DISKS_PER_ROUND, 2)) * (size + 2 * rmax) - rmax
+    params = np.column_stack([center, radius, rng.random((_DISKS_PER_ROUND, channels + 4))])
+    low = np.clip(np.floor(center - radius[:, None]), 0, size).astype(np.int64)
+    high = np.clip(np.ceil(center + radius[:, None]), 0, size).astype(np.int64)
+    keep = (high > low).all(axis=1)
+    return params[keep], low[keep], high[keep]
+
+
+def _cover(
+    owner: np.ndarray, size: int, params: np.ndarray, low: np.ndarray, high: np.ndarray,
+    first: int,
+) -> None:
+    """Lowers each pixel of `owner` that a disk of `params` covers to that disk's number if it
+    is nearer the front (the disks are numbered from `first`: lower is in front)."""
+    # Every (disk, pixel of its bounding box) pair, flattened: small disks cost few pairs.
+    width = high[:, 0] - low[:, 0]
+    area = width * (high[:, 1] - low[:, 1])
+    disk = np.repeat(np.arange(len(area)), area)
+    offset = np.arange(len(disk)) - np.repeat(np.cumsum(area) - area, area)
+    px, py = low[disk, 0] + offset % width[disk], low[disk, 1] + offset // width[disk]
+    inside = (px + 0.5 - params[disk, 0]) ** 2 + (py + 0.5 - params[disk, 1]) ** 2 \
+        <= params[disk, 2] ** 2
+    np.minimum.at(owner, (py * size + px)[inside], disk[inside] + first)
+
+
+def _grating(params: np.ndarray, channels: int, size: int) -> np.ndarray:
+    """What `textured` adds to each pixel, `(P,)`: the sinusoidal grating of the disk that owns
+    it, drawn from that disk's row of `params` (one row per pixel)."""
+    amplitude, period, angle, phase = params[:, 3 + channels :].T
+    period = 2 + period * params[:, 2]  # from 2 pixels to the disk's size
+    angle, phase = angle * np.pi, phase * 2 * np.pi
+    ys, xs = np.divmod(np.arange(size * size), size)
+    dx, dy = xs + 0.5 - params[:, 0], ys + 0.5 - params[:, 1]  # from the disk's center
+    along = dx * np.cos(angle) + dy * np.sin(angle)
+    return 0.25 * amplitude * np.sin(2 * np.pi * along / period + phase)
 
 
 class DeadLeaves(Dataset):

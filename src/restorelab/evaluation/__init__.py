@@ -4,7 +4,8 @@ sibling for the literature's named test sets and protocol.
 
 - `harness`: `EvalImage`, `Level`, `Method`, `evaluate`, `score`, `corruption_levels`.
 - `sources`: images from a folder or from one split of a data config.
-- `reports`: per-image CSV, summary JSON, image grid, noise-level curve, the printed table.
+- `reports`: per-image CSV, image grid, noise-level curve, the printed table.
+- `summary`: what summary.json says besides the results (models, images, levels, protocol).
 - `request`: `EvalRequest`, what an evaluation is asked (options or a study's YAML).
 - `job`: `run_evaluation`, the whole `restorelab eval`.
 """

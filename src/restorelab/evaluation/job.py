@@ -1,6 +1,6 @@
 """The whole job behind `restorelab eval`: one or several checkpoints (or the baselines alone) on
 one image source at the levels of one corruption, every method on the same noisy images, and its
-report folder."""
+report folder (what its summary.json says besides the results: `restorelab.evaluation.summary`)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,10 @@ from restorelab.evaluation.reports import (
 )
 from restorelab.evaluation.request import EvalRequest, load_models, load_request
 from restorelab.evaluation.sources import compose_config, images_from_datamodule, images_from_folder
+from restorelab.evaluation.summary import PROTOCOL_METRICS as PROTOCOL_METRICS  # re-exported
+from restorelab.evaluation.summary import summary_content
 
 __all__ = ["EvalRequest", "EvaluationJob", "load_request", "run_evaluation"]
-
-PROTOCOL_METRICS = (
-    "PSNR and SSIM (torchmetrics), data_range=1, per image on the output clamped to [0, 1], "
-    "averaged over images"
-)
 
 
 def run_evaluation(**request: Any) -> dict[str, Any]:
@@ -81,7 +78,9 @@ class EvaluationJob:
         output_dir = Path(req.output) if req.output is not None else _default_output(run_dir)
         result = evaluate(methods, images, levels, req.seed, keep_samples=req.grid,
                           progress=req.progress)
-        content = self._content(images, image_source, levels, noise_config, baselines)
+        content = summary_content(
+            req, self.models, images, image_source, levels, noise_config, baselines
+        )
         content["reference_baseline"] = reference_baseline(corruption)
         content["seed"] = req.seed
         content["results"] = summary = result.summary()
@@ -206,64 +205,6 @@ class EvaluationJob:
         return chosen, methods
 
     # ------------------------------------------------------------------ the report
-    def _content(
-        self,
-        images: list[EvalImage],
-        image_source: str,
-        levels: list[Level],
-        noise_config: dict[str, Any],
-        baselines: list[Any],
-    ) -> dict[str, Any]:
-        """summary.json without the results: what was scored, on what, by which protocol."""
-        from omegaconf import OmegaConf
-
-        req, model = self.request, self.model
-        paired = levels[0].corruption is None
-        config = model.config if model else None
-        denoiser = model.denoiser if model else None
-        to_container = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
-        return {
-            "models": {
-                m.label: {
-                    "checkpoint": str(m.source),
-                    "model": to_container(m.config.model) if m.config is not None else None,
-                    "weights": m.config.get("weights") if m.config is not None else None,
-                    "trained_noise": (to_container(m.config.noise) if m.config is not None
-                                      and "noise" in m.config else None),
-                } for m in self.models
-            },
-            "checkpoint": str(model.source) if model else None,
-            "model": to_container(config.model) if config is not None else None,
-            # "EMA, decay 0.999" when the scored weights are an average (null: the trained ones).
-            "weights": config.get("weights") if config is not None else None,
-            "trained_noise": (to_container(config.noise)
-                              if config is not None and "noise" in config else None),
-            "images": {
-                "source": image_source,
-                "count": len(images),
-                "color": "gray" if int(images[0].clean.shape[0]) == 1 else "RGB",
-                "names": [image.name for image in images],
-            },
-            "corruption": {
-                "config": noise_config if not paired else "real noise (paired data)",
-                "levels": [level.name for level in levels],
-                "clip": noise_config.get("clip") if not paired else None,
-            },
-            "protocol": {
-                "metrics": PROTOCOL_METRICS,
-                "border_crop": 0,
-                "noise_seed": f"image i uses a torch.Generator seeded with {req.seed} + i",
-                "baseline_sigma": _baseline_sigma(baselines, levels),
-                "tile_size": denoiser.tile_size if denoiser is not None else None,
-                "tile_overlap": denoiser.overlap if denoiser is not None else None,
-                "self_ensemble": (
-                    ", ".join(f"{m.label}_x8" for m in self.models) + ": each model's outputs "
-                    "for the 8 flips and rotations of each tile, averaged"
-                    if req.ensemble and denoiser is not None else None
-                ),
-            },
-        }
-
     def _curve(
         self,
         methods: list[Method],
@@ -290,15 +231,6 @@ class EvaluationJob:
             req.seed, output_dir, trained, progress=req.progress,
         )
         return {"sigmas": list(req.curve_sigmas), "images": len(curve_set), "table": table}
-
-
-def _baseline_sigma(baselines: list[Any], levels: list[Level]) -> str:
-    """What the sigma-aware baselines were given, in the report's words."""
-    if not any(b.uses_sigma for b in baselines):
-        return "none of the chosen baselines uses sigma"
-    if all(level.sigma is not None for level in levels):
-        return "true sigma of the Gaussian noise"
-    return "estimated from each noisy image (skimage.restoration.estimate_sigma)"
 
 
 def _default_output(run_dir: Path | None) -> Path:

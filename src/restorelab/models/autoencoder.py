@@ -28,6 +28,24 @@ UPS = ("transposed", "upsample")
 CONVS_PER_BLOCK = (1, 2)
 
 
+def _level_widths(
+    base_channels: int, channel_multipliers: list[int] | None, depth: int
+) -> list[int]:
+    """The width of each of the `depth` levels, `base_channels` times its multiplier."""
+    # Hydra passes a ListConfig; default doubles the width at each level.
+    multipliers = (
+        [2**level for level in range(depth)]
+        if channel_multipliers is None
+        else list(channel_multipliers)
+    )
+    if len(multipliers) != depth or any(m < 1 for m in multipliers):
+        raise ValueError(
+            f"channel_multipliers={multipliers} is not supported; allowed: {depth} "
+            "(= depth) integers >= 1, or null for doubling"
+        )
+    return [base_channels * m for m in multipliers]
+
+
 class EncoderBlock(nn.Module):
     """`num_convs` convolutions that halve H and W (the last strided, or all followed by a 2x2
     max-pool), then dropout and norm: two in the write-up's U-Net, one in its plain autoencoder."""
@@ -162,17 +180,7 @@ class ConvAutoencoder(nn.Module):
         if residual and out_channels != in_channels:
             raise ValueError("residual=True needs out_channels equal to in_channels")
         check_residual(residual, output)
-        # Hydra passes a ListConfig; default doubles the width at each level.
-        multipliers = (
-            [2**level for level in range(depth)]
-            if channel_multipliers is None
-            else list(channel_multipliers)
-        )
-        if len(multipliers) != depth or any(m < 1 for m in multipliers):
-            raise ValueError(
-                f"channel_multipliers={multipliers} is not supported; allowed: {depth} "
-                "(= depth) integers >= 1, or null for doubling"
-            )
+        widths = _level_widths(base_channels, channel_multipliers, depth)
 
         self.depth = depth
         self.kernel_size = kernel_size
@@ -182,33 +190,38 @@ class ConvAutoencoder(nn.Module):
         self.up = up
         self.residual = residual
         self.convs_per_block = convs_per_block
-        widths = [base_channels * m for m in multipliers]
 
         # encoder[level] maps level -> level + 1 (level 0 is the input resolution).
         self.encoder = nn.ModuleList(
             EncoderBlock(c_in, c_out, kernel_size, convs_per_block, down, norm, activation, dropout)
             for c_in, c_out in zip([in_channels] + widths[:-1], widths)
         )
-        # decoder[level] maps level + 1 -> level, back to the width of the encoder output it
-        # fuses; the last one (level 0) keeps widths[0] and, with input_skip, fuses the image.
-        self.decoder = nn.ModuleList()
-        for level in range(depth):
+        self.decoder = self._decoder_levels(in_channels, widths, norm, activation, dropout)
+        self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
+        self.output = make_output(output)
+
+    def _decoder_levels(
+        self, in_channels: int, widths: list[int], norm: str, activation: str, dropout: float
+    ) -> nn.ModuleList:
+        """decoder[level] maps level + 1 -> level, back to the width of the encoder output it
+        fuses; the last one (level 0) keeps widths[0] and, with input_skip, fuses the image."""
+        decoder = nn.ModuleList()
+        for level in range(self.depth):
             skip_channels = widths[level - 1] if level > 0 else in_channels
             block = DecoderBlock(
                 in_channels=widths[level],
                 skip_channels=skip_channels,
                 out_channels=widths[max(level - 1, 0)],
-                kernel_size=kernel_size,
+                kernel_size=self.kernel_size,
                 num_convs=self._decoder_convs(level),
                 fuse=self._fuse(level),
-                up=up,
+                up=self.up,
                 norm=norm,
                 activation=activation,
                 dropout=dropout,
             )
-            self.decoder.append(block)
-        self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
-        self.output = make_output(output)
+            decoder.append(block)
+        return decoder
 
     def forward(self, x: Tensor) -> Tensor:
         padded, pads = pad_to_multiple(x, 2**self.depth)  # (B, C, H', W'), multiples of 2**depth

@@ -76,6 +76,38 @@ def _stage(channels: int, count: int, num_heads: int, expansion: float, bias: bo
     )
 
 
+def _checked_widths(
+    in_channels: int, base_channels: int, num_blocks: list[int], num_heads: list[int],
+    num_refinement_blocks: int, expansion: float,
+) -> list[int]:
+    """Each level's width (`base_channels`, doubled at each level down), once the arguments are
+    checked: a ValueError for one that `Restormer` does not support."""
+    if in_channels < 1:
+        raise ValueError("in_channels must be >= 1")
+    if base_channels < 2 or base_channels % 2:
+        raise ValueError(
+            f"base_channels={base_channels} is not supported; allowed: an even integer >= 2 "
+            "(the downsampling halves the width before its pixel-unshuffle)"
+        )
+    if not num_blocks or len(num_heads) != len(num_blocks):
+        raise ValueError(
+            f"num_blocks={num_blocks} and num_heads={num_heads} are not supported; allowed: "
+            "two non-empty lists of the same length (one entry per level)"
+        )
+    if any(n < 1 for n in num_blocks) or num_refinement_blocks < 0 or expansion <= 0:
+        raise ValueError(
+            "num_blocks must be >= 1, num_refinement_blocks >= 0 and expansion > 0"
+        )
+    widths = [base_channels * 2**level for level in range(len(num_blocks))]
+    for width, heads in zip(widths, num_heads):
+        if heads < 1 or width % heads:
+            raise ValueError(
+                f"num_heads={num_heads} is not supported for widths {widths}; allowed: "
+                "heads that divide each level's width"
+            )
+    return widths
+
+
 class Restormer(nn.Module):
     """Restormer with `len(num_blocks)` levels: 3x3 conv in, per level transformer blocks then
     a downsampling (3x3 conv to C/2, pixel-unshuffle: 2C at half size), the last level the
@@ -104,32 +136,24 @@ class Restormer(nn.Module):
         super().__init__()
         self.in_channels = in_channels  # the image channels (not the noise map)
         num_blocks, num_heads = list(num_blocks), list(num_heads)
-        if in_channels < 1:
-            raise ValueError("in_channels must be >= 1")
-        if base_channels < 2 or base_channels % 2:
-            raise ValueError(
-                f"base_channels={base_channels} is not supported; allowed: an even integer >= 2 "
-                "(the downsampling halves the width before its pixel-unshuffle)"
-            )
-        if not num_blocks or len(num_heads) != len(num_blocks):
-            raise ValueError(
-                f"num_blocks={num_blocks} and num_heads={num_heads} are not supported; allowed: "
-                "two non-empty lists of the same length (one entry per level)"
-            )
-        if any(n < 1 for n in num_blocks) or num_refinement_blocks < 0 or expansion <= 0:
-            raise ValueError(
-                "num_blocks must be >= 1, num_refinement_blocks >= 0 and expansion > 0"
-            )
-        widths = [base_channels * 2**level for level in range(len(num_blocks))]
-        for width, heads in zip(widths, num_heads):
-            if heads < 1 or width % heads:
-                raise ValueError(
-                    f"num_heads={num_heads} is not supported for widths {widths}; allowed: "
-                    "heads that divide each level's width"
-                )
+        widths = _checked_widths(
+            in_channels, base_channels, num_blocks, num_heads, num_refinement_blocks, expansion
+        )
         self.depth = len(num_blocks) - 1
-        top = 2 * base_channels  # the top decoder keeps the concatenation's width
         self.patch_embed = nn.Conv2d(in_channels, base_channels, 3, padding=1, bias=bias)
+        self._build_encoder(widths, num_blocks, num_heads, expansion, bias)
+        self.latent = _stage(widths[-1], num_blocks[-1], num_heads[-1], expansion, bias)
+        self._build_decoder(widths, num_blocks, num_heads, expansion, bias)
+        width = 2 * base_channels if self.depth else base_channels  # the top decoder's output
+        self.refinement = _stage(width, num_refinement_blocks, num_heads[0], expansion, bias)
+        self.output = nn.Conv2d(width, in_channels, 3, padding=1, bias=bias)
+
+    def _build_encoder(
+        self, widths: list[int], num_blocks: list[int], num_heads: list[int], expansion: float,
+        bias: bool,
+    ) -> None:
+        """encoders[level]: the transformer blocks at level `level`; downs[level] maps their
+        output to level + 1."""
         self.encoders = nn.ModuleList(
             _stage(widths[level], num_blocks[level], num_heads[level], expansion, bias)
             for level in range(self.depth)
@@ -141,8 +165,14 @@ class Restormer(nn.Module):
             )
             for level in range(self.depth)
         )
-        self.latent = _stage(widths[-1], num_blocks[-1], num_heads[-1], expansion, bias)
-        # ups[level] maps level + 1 to level; reduce[level] fuses the concatenation (level >= 1).
+
+    def _build_decoder(
+        self, widths: list[int], num_blocks: list[int], num_heads: list[int], expansion: float,
+        bias: bool,
+    ) -> None:
+        """ups[level] maps level + 1 to level; reduce[level] fuses the concatenation (level >= 1);
+        decoders[level]: the transformer blocks after it."""
+        top = 2 * widths[0]  # the top decoder keeps the concatenation's width
         self.ups = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(widths[level + 1], 2 * widths[level + 1], 3, padding=1, bias=False),
@@ -159,9 +189,6 @@ class Restormer(nn.Module):
                    expansion, bias)
             for level in range(self.depth)
         )
-        width = top if self.depth else base_channels
-        self.refinement = _stage(width, num_refinement_blocks, num_heads[0], expansion, bias)
-        self.output = nn.Conv2d(width, in_channels, 3, padding=1, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         padded, pads = pad_to_multiple(x, 2**self.depth)  # (B, C, H', W')
