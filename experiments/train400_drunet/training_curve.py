@@ -5,7 +5,7 @@ the Train400 DRUNet.
 
 Reads the stages' CSV logs copied beside the model (`stage1_metrics.csv`, `stage2_metrics.csv`,
 ...), lays the stages end to end on one axis of training crops seen (stage 1 takes 16 crops a
-step, stage 2 32, stages 3 and 4 24), and writes `training.png` beside this file. Validation: the 20 Train400 images held
+step, stage 2 32, stages 3 to 5 24), and writes `training.png` beside this file. Validation: the 20 Train400 images held
 out of training (whole 180 x 180, gray), seeded noise.
 """
 
@@ -24,7 +24,7 @@ LEVELS = {"val/psnr_sigma15": ("sigma 15", "-"), "val/psnr_sigma25": ("sigma 25"
 
 
 # Crops per optimizer step of each stage (data.batch_size in run.sh).
-STAGE_BATCH = {1: 16, 2: 32, 3: 24, 4: 24}
+STAGE_BATCH = {1: 16, 2: 32, 3: 24, 4: 24, 5: 24}
 
 
 def _stages() -> list[tuple[Path, int]]:
