@@ -59,4 +59,7 @@ def test_inference_benchmark_runs_its_three_parts_with_denoises_allocator(tmp_pa
     assert numbers["speed"]["denoise_psnr"] > numbers["speed"]["noisy_psnr"] + 3
     small = numbers["tiling"]["small"]
     assert small["tile_size"] == 96 and abs(small["psnr_difference_db"]) < 0.05
-    assert numbers["memory"]["tiled_added_mib"] >= 0
+    # The memory part ran, in its child processes, at the size asked (at 256 x 256 the warm-up
+    # may already have grown the kept heap past the image's needs: 0 added is possible).
+    memory = numbers["memory"]
+    assert memory["size"] == 256 and set(memory["untiled_added_mib_measured"]) == {"64", "128"}

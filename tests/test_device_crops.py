@@ -30,23 +30,28 @@ def test_device_crops_are_windows_of_the_images_in_all_eight_orientations() -> N
     crops = DeviceCrops(patches)(3000, "cpu")
     assert crops.shape == (3000, 1, p, p) and crops.dtype == torch.float32
     assert 0 <= float(crops.min()) and float(crops.max()) <= 1
-    # Every window of every image in each orientation, as bytes, mapped to (image, orientation).
-    known: dict[bytes, set[tuple[int, int]]] = {}
+    # Every window of every image in each orientation, as bytes, mapped to
+    # (image, orientation, top, left).
+    known: dict[bytes, set[tuple[int, int, int, int]]] = {}
     for k, image in enumerate(images):
         h, w = image.shape[-2:]
         for top in range(h - p + 1):
             for left in range(w - p + 1):
                 window = image[:, top : top + p, left : left + p]
                 for o, view in enumerate(d8(window)):
-                    known.setdefault(view.numpy().tobytes(), set()).add((k, o))
+                    known.setdefault(view.numpy().tobytes(), set()).add((k, o, top, left))
     as_bytes = (crops * 255).round().to(torch.uint8)
     found = [known.get(crop.numpy().tobytes()) for crop in as_bytes]
     assert all(found), "a crop is not a window of the images (padding read, or a wrong gather)"
-    per_image = [sum(1 for f in found if {i for i, _ in f} == {k}) for k in (0, 1)]
+    per_image = [sum(1 for f in found if {i for i, *_ in f} == {k}) for k in (0, 1)]
     # Drawn by area: 63 and 72 pixels, so about 47 % and 53 % of the crops.
     assert 0.40 < per_image[0] / sum(per_image) < 0.53
-    orientations = {o for f in found if len(f) == 1 for _, o in f}
-    assert orientations == set(range(8))
+    unique = [next(iter(f)) for f in found if len(f) == 1]
+    assert {o for _, o, _, _ in unique} == set(range(8))
+    # Every corner of both images is drawn (the last row and column of corners included).
+    corners = {(k, t, left) for k, image in enumerate(images)
+               for t in range(image.shape[-2] - p + 1) for left in range(image.shape[-1] - p + 1)}
+    assert {(k, t, left) for k, _, t, left in unique} == corners
 
 
 def test_without_augmentation_crops_keep_their_orientation() -> None:

@@ -26,6 +26,8 @@ class Probe(L.LightningModule):
         super().__init__()
         self.net = torch.nn.Conv2d(1, 1, 3)
         self.seen = []
+        # Before DDP copies rank 0's weights to every rank: what the seed itself built.
+        self.initial = float(sum(p.sum() for p in self.net.parameters()))
     def training_step(self, batch, index):
         noise = torch.randn_like(batch)
         self.seen.append([float(batch.sum()), float(noise.sum())])
@@ -33,8 +35,6 @@ class Probe(L.LightningModule):
     def on_train_end(self):
         out = {"seen": self.seen, "initial": self.initial}
         open(f"{sys.argv[2]}/rank{self.global_rank}.json", "w").write(json.dumps(out))
-    def on_fit_start(self):
-        self.initial = float(sum(p.sum() for p in self.net.parameters()))
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 

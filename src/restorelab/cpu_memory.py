@@ -3,7 +3,7 @@
 glibc serves every block above its mmap threshold (dynamic, at most 32 MiB on 64-bit) with fresh
 pages from the kernel and returns them when the block is freed. A net restoring a large tile
 allocates dozens of such blocks per forward pass (one 1,728-pixel tile of a 32-channel layer is
-382 MiB), so each pass pays for the kernel to fault in and zero every page again: measured by
+364 MiB), so each pass pays for the kernel to fault in and zero every page again: measured by
 `bench/inference.py`, that is about half of the time `restorelab denoise` spends on a
 2048 x 2048 image on the CPU.
 
@@ -24,7 +24,7 @@ import functools
 # mallopt(3) parameter numbers, from glibc's malloc.h.
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-KEEP = 2**31 - 1  # the largest value mallopt takes (an int): in effect, never map, never trim
+KEEP = 2**31 - 1  # the largest value mallopt takes (an int): blocks under 2 GiB come from the heap
 
 
 @functools.cache
@@ -39,5 +39,5 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    # Both or neither: a raised trim threshold alone would still map the large blocks afresh.
+    # True only when both took: a raised trim threshold alone would still map large blocks afresh.
     return bool(mallopt(M_MMAP_THRESHOLD, KEEP)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP))

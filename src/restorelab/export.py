@@ -29,7 +29,7 @@ from restorelab.inference import (
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 # What a safetensors export may store its floating-point weights as; they load back into the
-# float32 net (float16 halves the file and moves a restored image by about 1e-4 at most).
+# float32 net (float16 halves the file; on the test net a restored pixel moves by under 2e-3).
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
 

@@ -112,7 +112,8 @@ class SplitDataModule(L.LightningDataModule):
         # example input passes through here too, while the trainer is training.
         placeholders = isinstance(batch, Tensor) and batch.dtype == torch.int64 and batch.ndim == 1
         if crops is not None and placeholders and self.trainer is not None and self.trainer.training:
-            return crops(len(batch), batch.device)
+            # In the precision the loader's batches get (bf16 under trainer.precision=bf16-true).
+            return self.trainer.precision_plugin.convert_input(crops(len(batch), batch.device))
         return batch
 
     def train_dataloader(self) -> DataLoader:
