@@ -63,12 +63,11 @@ def ranks(tmp_path: Path, mode: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_each_rank_draws_its_own_crops_and_noise_from_the_same_weights(tmp_path: Path) -> None:
-    same_seed = ranks(tmp_path, "one_seed")
-    assert same_seed[0]["seen"] == same_seed[1]["seen"]  # the fault: rank 1 repeats rank 0
+    # Without RankSeeds (the fault, seen once in a run of "one_seed") rank 1's sums equal rank 0's
+    # step for step; one DDP fit is enough to check the fix, the other would double the time.
     zero, one = ranks(tmp_path, "rank_seeds")
     assert zero["initial"] == one["initial"]  # built from the one seed before the ranks split
-    assert zero["seen"] == same_seed[0]["seen"]  # rank 0 keeps the run's stream
-    for (crops0, noise0), (crops1, noise1) in zip(zero["seen"], one["seen"]):
+    for (crops0, noise0), (crops1, noise1) in zip(zero["seen"], one["seen"], strict=True):
         assert crops0 != crops1 and noise0 != noise1
 
 
