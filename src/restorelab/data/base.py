@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from restorelab.data.patches import split_by_group
+from restorelab.data.patches import RandomPatches, split_by_group
 from restorelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -91,16 +91,11 @@ class SplitDataModule(L.LightningDataModule):
             persistent_workers=hp.persistent_workers and hp.num_workers > 0,
         )
 
-    def _device_crop_loader(self, dataset: Dataset) -> DataLoader:
-        """`crops_on_device`: a loader of placeholders; the crops are cut on the device."""
+    def _device_crop_loader(self, dataset: RandomPatches) -> DataLoader:
+        """`crops_on_device`: a loader of placeholders; the crops are cut on the device. Only
+        DataModules whose training set is `RandomPatches` take the option (Train400)."""
         from restorelab.data.device_crops import CropSlots, DeviceCrops
-        from restorelab.data.patches import RandomPatches
 
-        if not isinstance(dataset, RandomPatches):
-            raise ValueError(
-                f"data.crops_on_device=true needs random training crops; {type(self).__name__} "
-                f"trains on {type(dataset).__name__}: set data.crops_on_device=false"
-            )
         self._device_crops = DeviceCrops(dataset)
         return DataLoader(CropSlots(len(dataset)), batch_size=self.hparams.batch_size)
 
