@@ -46,6 +46,25 @@ def test_without_sigma_the_level_is_estimated_and_said(ffdnet: FFDNet) -> None:
     assert 27 < denoiser.last_sigma < 33  # a flat image: the estimate is close to the truth
 
 
+def test_a_net_trained_at_one_level_takes_it_without_sigma(ffdnet: FFDNet) -> None:
+    from omegaconf import OmegaConf
+
+    def noise(sigma: object) -> object:
+        return OmegaConf.create({"noise": {"_target_": "restorelab.corruptions.GaussianNoise",
+                                           "sigma": sigma}})
+
+    image = _noisy(30)
+    fixed = Denoiser(ffdnet, tile_size=None, device="cpu", config=noise(25))
+    np.testing.assert_array_equal(fixed.denoise(image), fixed.denoise(image, sigma=25))
+    fixed.denoise(image)
+    assert fixed.sigma_source == "trained" and fixed.last_sigma == 25
+    fixed.denoise(image, sigma=40)  # the caller's level still wins
+    assert fixed.sigma_source == "given" and fixed.last_sigma == 40
+    ranged = Denoiser(ffdnet, tile_size=None, device="cpu", config=noise([0, 75]))
+    ranged.denoise(image)
+    assert ranged.sigma_source == "estimated"
+
+
 def test_tiles_get_the_same_level(ffdnet: FFDNet) -> None:
     image = _noisy(20, (150, 130))
     whole = Denoiser(ffdnet, tile_size=None, device="cpu").denoise(image, sigma=20)

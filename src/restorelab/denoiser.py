@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from restorelab import tiling
 from restorelab.loading import load_network
-from restorelab.models.conditioning import restore, takes_noise_level
+from restorelab.models.conditioning import restore, takes_noise_level, trained_sigma
 from restorelab.net_geometry import grid_multiple, model_channels, pad_multiple
 
 __all__ = [  # the net's geometry (restorelab.net_geometry) is part of this module's API
@@ -123,6 +123,8 @@ class Denoiser:
         # "estimated" (from the image itself) or None (a net that does not take it).
         self.sigma_source: str | None = None
         self.last_sigma: float | None = None
+        # The one level a conditional net was trained at (noise.sigma a number), else None.
+        self.trained_sigma = trained_sigma(config) if self.takes_noise_level else None
 
     def __repr__(self) -> str:
         return (
@@ -143,7 +145,9 @@ class Denoiser:
 
         `sigma`: the Gaussian noise level in 0-255 units, as `noise.sigma` is given, for a net
         that takes it (FFDNet, DRUNet); None estimates it from the image (`sigma_source` then
-        says "estimated", and `last_sigma` holds the value). Other nets ignore it.
+        says "estimated", and `last_sigma` holds the value), or, for a net trained at one level
+        (`noise.sigma` a number, e.g. a sigma=25 fine-tune), takes that level ("trained").
+        Other nets ignore it.
         """
         if isinstance(image, np.ndarray):
             if image.ndim not in (2, 3) or not np.issubdtype(image.dtype, np.floating):
@@ -198,6 +202,9 @@ class Denoiser:
         if not self.takes_noise_level:
             self.sigma_source, self.last_sigma = None, None
             return [None] * x.shape[0]
+        if sigma is None and self.trained_sigma is not None:
+            self.sigma_source, self.last_sigma = "trained", self.trained_sigma
+            return [self.trained_sigma / 255.0] * x.shape[0]
         if sigma is not None:
             if not math.isfinite(float(sigma)) or float(sigma) < 0:
                 raise ValueError(f"sigma must be a noise level >= 0 in 0-255 units, got {sigma}")

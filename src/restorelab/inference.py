@@ -96,8 +96,8 @@ class DenoiseResult:
 
     written: list[Path]
     failed: list[tuple[Path, str]]
-    # The noise level each image was restored at (0-255), for nets that take it; "given" or
-    # "estimated" says where the levels came from.
+    # The noise level each image was restored at (0-255), for nets that take it; "given",
+    # "trained" or "estimated" says where the levels came from.
     levels: dict[Path, float] = field(default_factory=dict)
     sigma_source: str | None = None
 

@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="x8 self-ensemble: average the 8 flips and rotations (8x slower)")
     p.add_argument("--sigma", type=float,
                    help="noise level in 0-255 units for a net that takes it (FFDNet, DRUNet); "
-                   "default: estimated from each image")
+                   "default: the level of a net trained at one, else estimated per image")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
 
 

@@ -9,6 +9,8 @@ corruption drew (`Corruption.apply_with_level`); inference the user's sigma, or 
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 
@@ -16,6 +18,19 @@ def takes_noise_level(net: nn.Module) -> bool:
     """Whether `net` is called `net(x, sigma)` (its `takes_noise_level` attribute is True)."""
     # getattr reaches through torch.compile's wrapper to the original module's attribute.
     return bool(getattr(net, "takes_noise_level", False))
+
+
+def trained_sigma(config: Any) -> float | None:
+    """The one Gaussian level (0-255) a run trained at, from its config's `noise.sigma` when
+    that is a number (a fixed-level fine-tune of a conditional net); None for a range, a list,
+    another corruption or no config."""
+    noise = config.get("noise") if config is not None else None
+    if noise is None or not str(noise.get("_target_", "")).endswith("GaussianNoise"):
+        return None
+    sigma = noise.get("sigma")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
+        return None
+    return float(sigma)
 
 
 def restore(net: nn.Module, x: Tensor, sigma: Tensor | None = None) -> Tensor:
