@@ -44,32 +44,25 @@ OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 python train.py "${COMMON[@]}" init_weights=
 STAGE3=logs/train400_drunet/stage3
 keep_if_better $STAGE3
 
-# 4. stage 4: from the kept weights, a shorter cosine cycle of 20 epochs (T_max 6,840 steps), one
-#    thread. Its 70-minute max_time stopped it at step 6,439 (epoch 18); max_steps reproduces it.
-python train.py "${COMMON[@]}" init_weights="$KEPT" \
-    data.patch_size=64 data.batch_size=24 data.samples_per_epoch=8192 trainer.max_epochs=20 \
-    trainer.max_steps=6439 scheduler.T_max=6840 trainer.precision=bf16-mixed \
-    hydra.run.dir=logs/train400_drunet/stage4
-STAGE4=logs/train400_drunet/stage4
-keep_if_better $STAGE4
+# Stages 4 to 6: a cosine cycle from the kept weights on 64 x 64 crops, batch 24, 8,192 crops an
+# epoch (342 steps), bf16 autocast, one thread; kept only if validation improves.
+#   cycle N EPOCHS MAX_STEPS T_MAX [override ...]
+cycle() {
+    local run=logs/train400_drunet/stage$1
+    python train.py "${COMMON[@]}" init_weights="$KEPT" data.patch_size=64 data.batch_size=24 \
+        data.samples_per_epoch=8192 trainer.max_epochs="$2" trainer.max_steps="$3" \
+        scheduler.T_max="$4" trainer.precision=bf16-mixed "${@:5}" hydra.run.dir=$run
+    keep_if_better $run
+}
 
-# 5. stage 5: from the kept weights, one cosine cycle of 8,500 steps at a lower peak (1e-4), one
-#    thread, bf16 autocast, with a 110-minute max_time as a guard.
-python train.py "${COMMON[@]}" init_weights="$KEPT" \
-    data.patch_size=64 data.batch_size=24 data.samples_per_epoch=8192 trainer.max_epochs=25 \
-    trainer.max_steps=8500 scheduler.T_max=8500 optimizer.lr=1.0e-4 trainer.precision=bf16-mixed \
-    trainer.max_time=00:01:50:00 hydra.run.dir=logs/train400_drunet/stage5
-STAGE5=logs/train400_drunet/stage5
-keep_if_better $STAGE5
-
-# 6. stage 6: from the kept weights, stage 5's cycle again, sized to 24 whole epochs of 342 steps
-#    (8,208) so that the last validation sees the end of the decay.
-python train.py "${COMMON[@]}" init_weights="$KEPT" \
-    data.patch_size=64 data.batch_size=24 data.samples_per_epoch=8192 trainer.max_epochs=24 \
-    trainer.max_steps=8208 scheduler.T_max=8208 optimizer.lr=1.0e-4 trainer.precision=bf16-mixed \
-    trainer.max_time=00:01:45:00 hydra.run.dir=logs/train400_drunet/stage6
-STAGE6=logs/train400_drunet/stage6
-keep_if_better $STAGE6
+# 4. stage 4: a shorter cycle of 20 epochs (T_max 6,840 steps) at the default peak 2e-4. Its
+#    70-minute max_time stopped it at step 6,439 (epoch 18); max_steps reproduces it.
+cycle 4 20 6439 6840
+# 5. stage 5: one cycle of 8,500 steps at a lower peak (1e-4), a 110-minute max_time as a guard.
+cycle 5 25 8500 8500 optimizer.lr=1.0e-4 trainer.max_time=00:01:50:00
+# 6. stage 6: stage 5's cycle again, sized to 24 whole epochs of 342 steps (8,208) so that the
+#    last validation sees the end of the decay.
+cycle 6 24 8208 8208 optimizer.lr=1.0e-4 trainer.max_time=00:01:45:00
 echo "shipping $KEPT"
 
 # 7. the weights (safetensors, config embedded) and the logs the card cites.

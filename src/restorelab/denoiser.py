@@ -119,8 +119,9 @@ class Denoiser:
         if tile_size is not None and not 0 <= overlap < tile_size:
             raise ValueError(f"overlap must be in [0, tile_size), got {overlap}")
         self.overlap = overlap
-        # Where the level of the latest image came from: "given" (the caller's sigma),
-        # "estimated" (from the image itself) or None (a net that does not take it).
+        # Where the level of the latest image came from: "given" (the caller's sigma), "trained"
+        # (the one level the net was trained at), "estimated" (from the image itself) or None
+        # (a net that does not take it).
         self.sigma_source: str | None = None
         self.last_sigma: float | None = None
         # The one level a conditional net was trained at (noise.sigma a number), else None.
