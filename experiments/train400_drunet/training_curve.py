@@ -23,9 +23,9 @@ from restorelab.atomic import atomic_path
 
 EXPERIMENTS = Path(__file__).resolve().parents[1]
 # The conditional net logs one PSNR per fixed level; the sigma=25 net's val/psnr is at sigma 25.
-LEVELS = {"val/psnr_sigma15": ("sigma 15", "-"), "val/psnr_sigma25": ("sigma 25", "--"),
-          "val/psnr_sigma50": ("sigma 50", ":")}
-FIXED = {"val/psnr": ("sigma 25", "--")}
+LEVELS = {"val/psnr_sigma15": ("sigma 15", "-", "C0"), "val/psnr_sigma25": ("sigma 25", "--", "C1"),
+          "val/psnr_sigma50": ("sigma 50", ":", "C2")}
+FIXED = {"val/psnr": ("sigma 25", "--", "C1")}
 
 # Crops per optimizer step of each stage (data.batch_size in each model's run.sh).
 STAGE_BATCH = {
@@ -50,10 +50,9 @@ def main(name: str = "train400_drunet") -> None:
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
         levels = LEVELS if any(r.get("val/psnr_sigma25") for r in rows) else FIXED
-        for index, (key, (label, style)) in enumerate(levels.items()):
+        for key, (label, style, color) in levels.items():
             points = [((int(r["step"]) + 1) * batch / 1000 + offset, float(r[key]))
                       for r in rows if r.get(key)]
-            color = f"C{index if levels is LEVELS else 1}"
             psnr_ax.plot(*zip(*points), color=color, linestyle=style, marker="o", markersize=2,
                          linewidth=1.2, label=label if number == 1 else None)
         rates = [((int(r["step"]) + 1) * batch / 1000 + offset, float(r["lr-Adam"]))

@@ -124,7 +124,7 @@ class Denoiser:
         # (a net that does not take it).
         self.sigma_source: str | None = None
         self.last_sigma: float | None = None
-        # The one level a conditional net was trained at (noise.sigma a number), else None.
+        # The one level a conditional net was trained at ([0, 1] units), else None.
         self.trained_sigma = trained_sigma(config) if self.takes_noise_level else None
 
     def __repr__(self) -> str:
@@ -204,8 +204,8 @@ class Denoiser:
             self.sigma_source, self.last_sigma = None, None
             return [None] * x.shape[0]
         if sigma is None and self.trained_sigma is not None:
-            self.sigma_source, self.last_sigma = "trained", self.trained_sigma
-            return [self.trained_sigma / 255.0] * x.shape[0]
+            self.sigma_source, self.last_sigma = "trained", self.trained_sigma * 255.0
+            return [self.trained_sigma] * x.shape[0]
         if sigma is not None:
             if not math.isfinite(float(sigma)) or float(sigma) < 0:
                 raise ValueError(f"sigma must be a noise level >= 0 in 0-255 units, got {sigma}")

@@ -21,16 +21,14 @@ def takes_noise_level(net: nn.Module) -> bool:
 
 
 def trained_sigma(config: Any) -> float | None:
-    """The one Gaussian level (0-255) a run trained at, from its config's `noise.sigma` when
-    that is a number (a fixed-level fine-tune of a conditional net); None for a range, a list,
-    another corruption or no config."""
-    noise = config.get("noise") if config is not None else None
-    if noise is None or not str(noise.get("_target_", "")).endswith("GaussianNoise"):
+    """The one Gaussian level a run trained at, in [0, 1] units: its corruption's own
+    `true_sigma()` (a fixed-level fine-tune of a conditional net); None for a range, another
+    corruption or no config."""
+    if config is None or config.get("noise") is None:
         return None
-    sigma = noise.get("sigma")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
-        return None
-    return float(sigma)
+    import hydra
+
+    return hydra.utils.instantiate(config.noise).true_sigma()
 
 
 def restore(net: nn.Module, x: Tensor, sigma: Tensor | None = None) -> Tensor:
