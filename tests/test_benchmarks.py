@@ -425,6 +425,65 @@ def test_a_folder_of_ones_own_is_a_set_beside_the_registered_ones(tiny_sets: Pat
         load_sets(BenchmarkConfig(sets=[f"faces={tmp_path / 'nothing'}"]))
 
 
+def test_x8_rows_average_the_eight_flips_and_rotations(tiny_sets: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from restorelab.cli import main
+    from restorelab.export import export_safetensors
+
+    export = tmp_path / "tiny" / "model.safetensors"
+    export.parent.mkdir()
+    torch.manual_seed(3)
+    tiny = DnCNN(1, depth=3, base_channels=4)  # random weights: far from flip-equivariant
+    export_safetensors(tiny, OmegaConf.create({"model": {
+        "_target_": "restorelab.models.dncnn.DnCNN", "in_channels": 1, "depth": 3,
+        "base_channels": 4}}), export)
+    out = tmp_path / "report"
+    main(["benchmark", "--methods", str(export), "--ensemble", "--sets", "tinygray",
+          "--sigmas", "25", "--baselines", "noisy", "--root", str(tiny_sets), "-o", str(out)])
+    content = json.loads((out / "results.json").read_text())
+    assert [m["name"] for m in content["methods"]] == ["noisy", "tiny", "tiny x8"]
+    assert "x8 self-ensemble" in content["methods"][2]["source"]
+    assert "| tiny x8 | measured |" in (out / "results.md").read_text()
+    # The x8 row, redone by hand on one image: the mean of the 8 views, undone, then clamped.
+    clean = get_set("tinygray").load(tiny_sets / "tinygray")[2][1]
+    x = torch.from_numpy(literature_noisy(clean, 25)).permute(2, 0, 1)[None]
+    tiny.eval()
+    with torch.no_grad():
+        views = [torch.rot90(tiny(torch.rot90(x, k, (2, 3)).flip(3) if flip else
+                                  torch.rot90(x, k, (2, 3))).flip(3) if flip else
+                             tiny(torch.rot90(x, k, (2, 3))), -k, (2, 3))
+                 for k in range(4) for flip in (False, True)]
+    mean = torch.stack(views).mean(0).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    plain = views[0].clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    psnr = {r["method"]: r["psnr"] for r in content["per_image"] if r["image"] == "c.png"}
+    x8, one = psnr_uint8(to_uint8(mean), clean), psnr_uint8(to_uint8(plain), clean)
+    assert abs(x8 - one) > 1e-4  # the two by-hand values are far apart at the tolerance below
+    assert psnr["tiny x8"] == pytest.approx(x8, abs=1e-6)
+    assert psnr["tiny"] == pytest.approx(one, abs=1e-6)
+    # In a config file, a mapping with `ensemble: true` is an x8 row of its own; bad keys and
+    # values are one clear line each.
+    config = tmp_path / "benchmark.yaml"
+    config.write_text(f"sets: [tinygray]\nsigmas: [25]\nbaselines: [noisy]\nroot: {tiny_sets}\n"
+                      f"methods:\n  - {{name: mine, path: '{export}', ensemble: true}}\n"
+                      f"output: {tmp_path / 'from_config'}\n")
+    main(["benchmark", "--config", str(config), "--ensemble"])  # no second x8 row of it
+    content = json.loads((tmp_path / "from_config" / "results.json").read_text())
+    assert [m["name"] for m in content["methods"]] == ["noisy", "mine x8"]
+    assert [r["psnr"] for r in content["per_image"] if r["image"] == "c.png"
+            and r["method"] == "mine x8"] == [pytest.approx(psnr["tiny x8"], abs=1e-9)]
+    capsys.readouterr()
+    for bad, message in (("ensemble: yes please", "'ensemble' is true or false"),
+                         ("x8: true", "unknown key(s) ['x8']")):
+        config.write_text(f"sets: [tinygray]\nsigmas: [25]\nbaselines: [noisy]\n"
+                          f"root: {tiny_sets}\nmethods:\n  - {{path: '{export}', {bad}}}\n")
+        with pytest.raises(SystemExit) as exit_info:
+            main(["benchmark", "--config", str(config), "-o", str(tmp_path / "never")])
+        assert exit_info.value.code == 1
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and message in error[0], error
+    assert not (tmp_path / "never").exists()
+
+
 def test_output_cache_recomputes_when_the_input_changes(tmp_path: Path) -> None:
     calls = []
 

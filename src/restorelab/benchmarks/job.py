@@ -11,6 +11,8 @@ to the directory the command runs from, like the command line's):
     methods:
       - {name: "DnCNN-S (published sigma=25 weights)", path: "dncnn-published:weights.safetensors"}
       - experiments/natural_gray_sigma25/model.safetensors
+      - {path: experiments/natural_gray_sigma25/model.safetensors, ensemble: true}  # "... x8"
+    ensemble: false               # true: every net also scored with the x8 self-ensemble
     baselines: [noisy, bm3d]
     output: experiments/benchmark_literature
 """
@@ -33,6 +35,7 @@ from restorelab.benchmarks.methods import (
     baseline_methods,
     check_channels,
     model_method,
+    wants_ensemble,
 )
 from restorelab.benchmarks.protocol import Protocol, get_protocol
 from restorelab.benchmarks.published import published_rows
@@ -63,6 +66,8 @@ class BenchmarkConfig:
     grid_image: int = 0
     crop: int = 128
     download: bool = False
+    # Every net scored twice: as given, and with the x8 self-ensemble (a row "<name> x8").
+    ensemble: bool = False
 
 
 def load_config(path: str | Path, **overrides: Any) -> BenchmarkConfig:
@@ -183,7 +188,11 @@ def run_benchmark(config: BenchmarkConfig, progress: bool = True) -> dict[str, A
     if not config.methods and not [b for b in config.baselines if b != "noisy"]:
         raise RestoreLabError("nothing to score: give --methods and/or --baselines")
     sets = load_sets(config)
-    models = [model_method(spec, config.device) for spec in config.methods]
+    models = []
+    for spec in config.methods:
+        models.append(model_method(spec, config.device))
+        if config.ensemble and not wants_ensemble(spec):  # the x8 row right after the plain one
+            models.append(model_method(spec, config.device, ensemble=True))
     for data in sets:
         check_channels(models, data.info["title"], data.info["channels"])
     baselines = baseline_methods(list(config.baselines))

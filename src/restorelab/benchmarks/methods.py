@@ -3,7 +3,9 @@ weights) and classical baselines, each as one `Method` with one `restore` call.
 
 A method spec is `[LABEL=]SPEC`, SPEC being a run folder, a `.ckpt`, a `.safetensors` export, or
 `dncnn-published:PATH` for the published DnCNN weights; in a config file it may also be
-`{name: LABEL, path: SPEC}`. Baselines are named as in `restorelab.baselines` (noisy, median,
+`{name: LABEL, path: SPEC, ensemble: true}`, `ensemble` scoring the net with the x8
+self-ensemble (the 8 flips and rotations averaged; its row's name then says "x8", as the
+literature's protocol asks). Baselines are named as in `restorelab.baselines` (noisy, median,
 tv, nlm, wavelet, bm3d) and get the true sigma.
 """
 
@@ -53,11 +55,18 @@ def _label(path: Path) -> str:
     return path.parent.name if path.stem in ("model", "last", "best") else path.stem
 
 
+METHOD_KEYS = ("name", "path", "ensemble")  # of a method given as a mapping in a config file
+
+
 def split_spec(spec: str | dict[str, Any]) -> tuple[str | None, str]:
     """(label or None, SPEC) of `LABEL=SPEC`, `SPEC` or `{name: LABEL, path: SPEC}`."""
     if isinstance(spec, dict):
         if "path" not in spec:
             raise RestoreLabError(f"method {dict(spec)} needs a 'path' (and may have a 'name')")
+        unknown = sorted(set(spec) - set(METHOD_KEYS))
+        if unknown:
+            raise RestoreLabError(f"method {dict(spec)}: unknown key(s) {unknown}; allowed: "
+                                  f"{list(METHOD_KEYS)}")
         return spec.get("name"), str(spec["path"])
     label, sep, rest = spec.partition("=")
     # Hydra names run folders like `model=unet,seed=1`: an existing path is never split.
@@ -66,19 +75,38 @@ def split_spec(spec: str | dict[str, Any]) -> tuple[str | None, str]:
     return None, spec
 
 
-def model_method(spec: str | dict[str, Any], device: str | None = None) -> Method:
-    """A trained net from a spec (module docstring), restoring whole images (no tiling)."""
+def wants_ensemble(spec: str | dict[str, Any]) -> bool:
+    """Whether a config file's method mapping asks for the x8 self-ensemble."""
+    if not isinstance(spec, dict):
+        return False
+    value = spec.get("ensemble", False)
+    if not isinstance(value, bool):
+        raise RestoreLabError(f"method {dict(spec)}: 'ensemble' is true or false, not {value!r}")
+    return value
+
+
+def x8_name(name: str) -> str:
+    """The row name of a net scored with the x8 self-ensemble: it always says so."""
+    return name if "x8" in name.lower() else f"{name} x8"
+
+
+def model_method(spec: str | dict[str, Any], device: str | None = None,
+                 ensemble: bool | None = None) -> Method:
+    """A trained net from a spec (module docstring), restoring whole images (no tiling);
+    `ensemble` (default: what the spec says) averages its 8 flips and rotations."""
     from restorelab.inference import Denoiser, load_denoiser
     from restorelab.published_weights import load_published_dncnn
 
     label, text = split_spec(spec)
+    ensemble = wants_ensemble(spec) if ensemble is None else ensemble
     published = text.startswith(PUBLISHED_PREFIX)
     path = Path(text[len(PUBLISHED_PREFIX) :] if published else text).expanduser()
     if published:
-        denoiser = Denoiser(load_published_dncnn(path), tile_size=None, device=device)
+        denoiser = Denoiser(load_published_dncnn(path), tile_size=None, device=device,
+                            ensemble=ensemble)
         default = f"DnCNN ({path.stem})"
     else:
-        denoiser = load_denoiser(path, device=device, tile_size=None)
+        denoiser = load_denoiser(path, device=device, tile_size=None, ensemble=ensemble)
         published = denoiser.config is not None and "published" in denoiser.config
         default = _label(path)
 
@@ -87,9 +115,11 @@ def model_method(spec: str | dict[str, Any], device: str | None = None) -> Metho
         # papers' non-blind rows. Blind nets ignore it.
         return denoiser.denoise(noisy, sigma * 255.0)
 
+    name = label or default
     return Method(
-        label or default, "model", restore, str(path), denoiser.channels,
-        PUBLISHED_AS["dncnn-published"] if published else {},
+        x8_name(name) if ensemble else name, "model", restore,
+        f"{path} (x8 self-ensemble)" if ensemble else str(path), denoiser.channels,
+        PUBLISHED_AS["dncnn-published"] if published and not ensemble else {},
     )
 
 

@@ -38,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="BM3D outputs (default: data/benchmarks/.cache)")
     p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
                    help="recompute BM3D instead of reading its cached outputs")
+    p.add_argument("--ensemble", action="store_true", default=None,
+                   help="also score every net with the x8 self-ensemble (the 8 flips and "
+                   "rotations averaged, 8x slower), as a row '<name> x8'")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
 
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
 
     given = {key: getattr(args, key) for key in (
         "methods", "sets", "sigmas", "baselines", "protocol", "root", "download", "output",
-        "max_images", "cache_dir", "cache", "device")}
+        "max_images", "cache_dir", "cache", "ensemble", "device")}
     if args.config:
         config = load_config(args.config, **given)
     else:
