@@ -484,6 +484,22 @@ def test_x8_rows_average_the_eight_flips_and_rotations(tiny_sets: Path, tmp_path
     assert not (tmp_path / "never").exists()
 
 
+def test_method_labels_may_hold_equals_signs(tmp_path: Path) -> None:
+    from restorelab.benchmarks.methods import split_spec
+
+    weights = tmp_path / "net" / "model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"")
+    run = tmp_path / "model=unet,seed=1"
+    run.mkdir()
+    assert split_spec(f"net sigma=25 (ours)={weights}") == ("net sigma=25 (ours)", str(weights))
+    assert split_spec(f"mine=dncnn-published:{weights}") == ("mine", f"dncnn-published:{weights}")
+    assert split_spec(f"a run={run}") == ("a run", str(run))
+    assert split_spec(str(run)) == (None, str(run))  # a Hydra run folder is never split
+    assert split_spec("mine=missing/model.safetensors") == ("mine", "missing/model.safetensors")
+    assert split_spec("logs/x=1/model.safetensors") == (None, "logs/x=1/model.safetensors")
+
+
 def test_output_cache_recomputes_when_the_input_changes(tmp_path: Path) -> None:
     calls = []
 

@@ -68,10 +68,17 @@ def split_spec(spec: str | dict[str, Any]) -> tuple[str | None, str]:
             raise RestoreLabError(f"method {dict(spec)}: unknown key(s) {unknown}; allowed: "
                                   f"{list(METHOD_KEYS)}")
         return spec.get("name"), str(spec["path"])
-    label, sep, rest = spec.partition("=")
     # Hydra names run folders like `model=unet,seed=1`: an existing path is never split.
-    if sep and label and "/" not in label and not Path(spec).exists():
-        return label, rest
+    if Path(spec).exists():
+        return None, spec
+    cuts = [i for i, char in enumerate(spec) if char == "=" and i and "/" not in spec[:i]]
+    # A label may hold "=" itself ("sigma=25 net=PATH"): the first cut whose rest exists wins.
+    for i in cuts:
+        rest = spec[i + 1 :]
+        if Path(rest).exists() or Path(rest.removeprefix(PUBLISHED_PREFIX)).exists():
+            return spec[:i], rest
+    if cuts:
+        return spec[: cuts[0]], spec[cuts[0] + 1 :]
     return None, spec
 
 
