@@ -36,4 +36,7 @@ cp $RUN/metrics.json $HERE/stage1_run_metrics.json
 
 # 3. BSD68 and Set12 at sigma=25 (literature protocol) beside BM3D and the other sigma=25 nets.
 restorelab benchmark --config $HERE/benchmark.yaml --root "$DATA"
+#    The same net with the x8 self-ensemble as a row of its own (8x the model's time).
+restorelab benchmark --methods "DRUNet-16 sigma25 (ours)=$HERE/model.safetensors" --ensemble \
+    --sets bsd68 set12 --sigmas 25 --baselines noisy --root "$DATA" -o $HERE/benchmark_x8
 python experiments/train400_drunet/training_curve.py train400_drunet_sigma25
