@@ -34,8 +34,7 @@ from restorelab.benchmarks.methods import (
     OutputCache,
     baseline_methods,
     check_channels,
-    model_method,
-    wants_ensemble,
+    model_methods,
 )
 from restorelab.benchmarks.protocol import Protocol, get_protocol
 from restorelab.benchmarks.published import published_rows
@@ -188,11 +187,9 @@ def run_benchmark(config: BenchmarkConfig, progress: bool = True) -> dict[str, A
     if not config.methods and not [b for b in config.baselines if b != "noisy"]:
         raise RestoreLabError("nothing to score: give --methods and/or --baselines")
     sets = load_sets(config)
-    models = []
-    for spec in config.methods:
-        models.append(model_method(spec, config.device))
-        if config.ensemble and not wants_ensemble(spec):  # the x8 row right after the plain one
-            models.append(model_method(spec, config.device, ensemble=True))
+    # With `ensemble`, each net's x8 row comes right after its plain one.
+    models = [method for spec in config.methods
+              for method in model_methods(spec, config.device, also_x8=config.ensemble)]
     for data in sets:
         check_channels(models, data.info["title"], data.info["channels"])
     baselines = baseline_methods(list(config.baselines))

@@ -94,40 +94,48 @@ def wants_ensemble(spec: str | dict[str, Any]) -> bool:
 
 def x8_name(name: str) -> str:
     """The row name of a net scored with the x8 self-ensemble: it always says so."""
-    return name if "x8" in name.lower() else f"{name} x8"
+    return name if name.lower().endswith("x8") else f"{name} x8"
 
 
-def model_method(spec: str | dict[str, Any], device: str | None = None,
-                 ensemble: bool | None = None) -> Method:
-    """A trained net from a spec (module docstring), restoring whole images (no tiling);
-    `ensemble` (default: what the spec says) averages its 8 flips and rotations."""
+def model_methods(spec: str | dict[str, Any], device: str | None = None,
+                  also_x8: bool = False) -> list[Method]:
+    """A trained net from a spec (module docstring), restoring whole images (no tiling): one
+    method, with the x8 self-ensemble when the spec asks for it; with `also_x8`, the plain one
+    and then the x8 one, both on the same loaded net."""
     from restorelab.inference import Denoiser, load_denoiser
     from restorelab.published_weights import load_published_dncnn
 
     label, text = split_spec(spec)
-    ensemble = wants_ensemble(spec) if ensemble is None else ensemble
+    only_x8 = wants_ensemble(spec)
     published = text.startswith(PUBLISHED_PREFIX)
     path = Path(text[len(PUBLISHED_PREFIX) :] if published else text).expanduser()
     if published:
-        denoiser = Denoiser(load_published_dncnn(path), tile_size=None, device=device,
-                            ensemble=ensemble)
+        plain = Denoiser(load_published_dncnn(path), tile_size=None, device=device)
         default = f"DnCNN ({path.stem})"
     else:
-        denoiser = load_denoiser(path, device=device, tile_size=None, ensemble=ensemble)
-        published = denoiser.config is not None and "published" in denoiser.config
+        plain = load_denoiser(path, device=device, tile_size=None)
+        published = plain.config is not None and "published" in plain.config
         default = _label(path)
-
-    def restore(noisy: np.ndarray, sigma: float) -> np.ndarray:
-        # A noise-conditional net is told the true sigma (0-255), as the baselines are: the
-        # papers' non-blind rows. Blind nets ignore it.
-        return denoiser.denoise(noisy, sigma * 255.0)
-
     name = label or default
-    return Method(
-        x8_name(name) if ensemble else name, "model", restore,
-        f"{path} (x8 self-ensemble)" if ensemble else str(path), denoiser.channels,
-        PUBLISHED_AS["dncnn-published"] if published and not ensemble else {},
-    )
+
+    def method(denoiser: Denoiser) -> Method:
+        def restore(noisy: np.ndarray, sigma: float) -> np.ndarray:
+            # A noise-conditional net is told the true sigma (0-255), as the baselines are: the
+            # papers' non-blind rows. Blind nets ignore it.
+            return denoiser.denoise(noisy, sigma * 255.0)
+
+        x8 = denoiser.ensemble
+        return Method(
+            x8_name(name) if x8 else name, "model", restore,
+            f"{path} (x8 self-ensemble)" if x8 else str(path), denoiser.channels,
+            PUBLISHED_AS["dncnn-published"] if published and not x8 else {},
+        )
+
+    if not (only_x8 or also_x8):
+        return [method(plain)]
+    x8 = Denoiser(plain.net, tile_size=None, device=plain.device, config=plain.config,
+                  ensemble=True)
+    return [method(x8)] if only_x8 else [method(plain), method(x8)]
 
 
 def baseline_methods(names: list[str]) -> list[Method]:
