@@ -484,6 +484,58 @@ def test_x8_rows_average_the_eight_flips_and_rotations(tiny_sets: Path, tmp_path
     assert not (tmp_path / "never").exists()
 
 
+def test_a_gray_conditional_net_scores_color_sets_in_a_color_space(
+        tiny_sets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from restorelab.cli import main
+    from restorelab.export import export_safetensors
+    from restorelab.models.color_from_gray import ColorFromGray
+    from restorelab.models.drunet import DRUNet
+
+    export = tmp_path / "gray" / "model.safetensors"
+    export.parent.mkdir()
+    model = {"_target_": "restorelab.models.drunet.DRUNet", "in_channels": 1,
+             "base_channels": 4, "num_blocks": 1}
+    torch.manual_seed(4)
+    gray = DRUNet(1, base_channels=4, num_blocks=1).eval()
+    export_safetensors(gray, OmegaConf.create({"model": model}), export)
+    config = tmp_path / "benchmark.yaml"
+    config.write_text(
+        f"sets: [tinyrgb]\nsigmas: [25]\nbaselines: [noisy]\nroot: {tiny_sets}\n"
+        f"methods:\n  - {{name: opp, path: '{export}', color: opponent}}\n"
+        f"  - {{path: '{export}', color: rgb}}\noutput: {tmp_path / 'report'}\n")
+    main(["benchmark", "--config", str(config)])
+    content = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert [m["name"] for m in content["methods"]] == ["noisy", "opp", "gray (rgb color)"]
+    assert "opponent color space" in content["methods"][1]["source"]
+    # The opponent row, redone by hand on one image.
+    clean = get_set("tinyrgb").load(tiny_sets / "tinyrgb")[2][1]
+    x = torch.from_numpy(literature_noisy(clean, 25)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        by_hand = {space: ColorFromGray(gray, space)(x, torch.full((1, 1, 1, 1), 25 / 255))
+                   .clamp(0, 1)[0].permute(1, 2, 0).numpy() for space in ("opponent", "rgb")}
+    psnr = {r["method"]: r["psnr"] for r in content["per_image"] if r["image"] == "c.png"}
+    opponent, rgb = (psnr_uint8(to_uint8(by_hand[s]), clean) for s in ("opponent", "rgb"))
+    assert abs(opponent - rgb) > 1e-3  # the two spaces give different outputs
+    assert psnr["opp"] == pytest.approx(opponent, abs=1e-6)
+    assert psnr["gray (rgb color)"] == pytest.approx(rgb, abs=1e-6)
+    # A color space for a net that cannot take one, or an unknown space: one clear line each.
+    capsys.readouterr()
+    rgb_net = tmp_path / "rgb" / "model.safetensors"
+    rgb_net.parent.mkdir()
+    export_safetensors(DRUNet(3, base_channels=4, num_blocks=1),
+                       OmegaConf.create({"model": {**model, "in_channels": 3}}), rgb_net)
+    for path, space, message in ((export, "lab", "'color' is one of ['opponent', 'rgb']"),
+                                 (rgb_net, "opponent", "wraps a gray net (in_channels 1)")):
+        config.write_text(f"sets: [tinyrgb]\nsigmas: [25]\nbaselines: [noisy]\n"
+                          f"root: {tiny_sets}\nmethods:\n  - {{path: '{path}', color: {space}}}\n")
+        with pytest.raises(SystemExit) as exit_info:
+            main(["benchmark", "--config", str(config), "-o", str(tmp_path / "never")])
+        assert exit_info.value.code == 1
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and message in error[0], error
+    assert not (tmp_path / "never").exists()
+
+
 def test_method_labels_may_hold_equals_signs(tmp_path: Path) -> None:
     from restorelab.benchmarks.methods import split_spec
 

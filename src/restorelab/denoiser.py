@@ -40,18 +40,22 @@ def load_denoiser(
     batch_size: int | None = None,
     ensemble: bool = False,
     memory_budget: int | None = None,
+    color: str = "auto",
 ) -> Denoiser:
     """A `Denoiser` for a run folder, a `.ckpt` in one, or a `.safetensors` export.
 
     `device`: None picks CUDA when available, else the CPU. `tile_size` / `overlap` /
-    `batch_size` / `ensemble` / `memory_budget`: see `Denoiser` (`tile_size=None` restores whole
-    images in one pass; "auto" sizes tiles to the memory budget).
+    `batch_size` / `ensemble` / `memory_budget` / `color`: see `Denoiser` (`tile_size=None`
+    restores whole images in one pass; "auto" sizes tiles to the memory budget).
     """
     net, config = load_network(path)
     return Denoiser(
         net, tile_size=tile_size, overlap=overlap, batch_size=batch_size, device=device,
-        config=config, ensemble=ensemble, memory_budget=memory_budget,
+        config=config, ensemble=ensemble, memory_budget=memory_budget, color=color,
     )
+
+
+COLOR_MODES = ("auto", "opponent", "rgb")
 
 
 class Denoiser:
@@ -81,6 +85,11 @@ class Denoiser:
         ensemble: self-ensemble ("x8"): restore the 8 flips and rotations of every tile and
             average them, back in place. Eight times slower; usually a little better. Reports
             must say when it was used.
+        color: how a gray net restores an RGB image. "opponent": each channel of CBM3D's
+            opponent color space at its own noise level (`ColorFromGray`; for nets that take
+            the level, whose noise model this transform keeps exact). "rgb": R, G and B one by
+            one, each as a gray image. "auto" (default): "opponent" for a gray net that takes
+            the level, "rgb" for any other gray net. Nets with 3 channels ignore it.
     """
 
     def __init__(
@@ -93,7 +102,10 @@ class Denoiser:
         config: DictConfig | None = None,
         ensemble: bool = False,
         memory_budget: int | None = None,
+        color: str = "auto",
     ) -> None:
+        if color not in COLOR_MODES:
+            raise ValueError(f"color must be one of {', '.join(COLOR_MODES)}, got {color!r}")
         if isinstance(tile_size, str) and tile_size != "auto":
             raise ValueError(f"tile_size must be 'auto', an integer >= 8 or None, got {tile_size!r}")
         if isinstance(tile_size, int) and tile_size < 8:
@@ -126,12 +138,26 @@ class Denoiser:
         self.last_sigma: float | None = None
         # The one level a conditional net was trained at ([0, 1] units), else None.
         self.trained_sigma = trained_sigma(config) if self.takes_noise_level else None
+        gray_conditional = self.channels == 1 and self.takes_noise_level
+        if color == "opponent" and not gray_conditional:
+            raise ValueError(
+                "color='opponent' is for gray nets that take the noise level (FFDNet, DRUNet); "
+                f"this is a {self.channels}-channel "
+                f"{'conditional' if self.takes_noise_level else 'blind'} net: use 'auto' or 'rgb'"
+            )
+        # How RGB images reach a gray net; None for nets of other channel counts.
+        self.color: str | None = None
+        if self.channels == 1:
+            self.color = "opponent" if color == "auto" and gray_conditional else color
+            self.color = "rgb" if self.color == "auto" else self.color
+        self._color_denoiser: Denoiser | None = None
 
     def __repr__(self) -> str:
         return (
             f"Denoiser({type(self.net).__name__}, channels={self.channels}, "
             f"tile_size={self.tile_size}, overlap={self.overlap}, device={self.device}"
             f"{', ensemble=x8' if self.ensemble else ''}"
+            f"{', color=opponent' if self.color == 'opponent' else ''}"
             f"{f', weights={self.weights}' if self.weights else ''})"
         )
 
@@ -141,8 +167,9 @@ class Denoiser:
         """Restores one image; returns the same shape and type, in [0, 1].
 
         `image`: a float NumPy array in [0, 1], `[H, W]` or `[H, W, C]`, or a float tensor
-        `[H, W]`, `[C, H, W]` or `[B, C, H, W]` (on any device). A gray net restores each channel
-        of an RGB image on its own; an RGB net sees a gray image as three equal channels.
+        `[H, W]`, `[C, H, W]` or `[B, C, H, W]` (on any device). A gray net restores an RGB image as
+        `color` says (by default in the opponent color space when it takes the noise level,
+        else channel by channel); an RGB net sees a gray image as three equal channels.
 
         `sigma`: the Gaussian noise level in 0-255 units, as `noise.sigma` is given, for a net
         that takes it (FFDNet, DRUNet); None estimates it from the image (`sigma_source` then
@@ -176,8 +203,10 @@ class Denoiser:
         """`[B, C, H, W]` float in [0, 1] (any device, dtype) to the restored batch, clamped to
         [0, 1], on the same device and dtype. `sigma`: see `denoise` (one level for the batch;
         when estimated, one estimate per image)."""
-        levels = self._levels(x, sigma)
         b, c, h, w = x.shape
+        if c == 3 and self.color == "opponent":
+            return self._in_opponent_space(x, sigma)
+        levels = self._levels(x, sigma)
         if c == self.channels:
             batch = x
         elif self.channels == 1:
@@ -197,6 +226,22 @@ class Denoiser:
         else:
             out = restored.mean(dim=1, keepdim=True)
         return out.to(device=x.device, dtype=x.dtype)
+
+    def _in_opponent_space(self, x: Tensor, sigma: float | None) -> Tensor:
+        """RGB `x` through the gray net in the opponent color space (`ColorFromGray`), with this
+        denoiser's tiles, overlap, ensemble and level; its level source is reported here."""
+        if self._color_denoiser is None:
+            from restorelab.models.color_from_gray import ColorFromGray
+
+            self._color_denoiser = Denoiser(
+                ColorFromGray(self.net), tile_size=self.tile_size, overlap=self.overlap,
+                batch_size=self.batch_size, device=self.device, config=self.config,
+                ensemble=self.ensemble,
+            )
+        inner = self._color_denoiser
+        out = inner.denoise_batch(x, sigma)
+        self.sigma_source, self.last_sigma = inner.sigma_source, inner.last_sigma
+        return out
 
     def _levels(self, x: Tensor, sigma: float | None) -> list[float | None]:
         """The noise level of each image of `x` in [0, 1] units (None for blind nets)."""

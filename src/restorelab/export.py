@@ -12,6 +12,7 @@ symbolic, so the net inside always sees a multiple and takes the same path for e
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -139,19 +140,44 @@ def export_safetensors(
     save_file(weights, str(path), metadata={SAFETENSORS_METADATA_KEY: json.dumps(embedded)})
 
 
+def as_color(net: nn.Module, config: DictConfig, checkpoint: str | Path, space: str
+             ) -> tuple[nn.Module, DictConfig]:
+    """The gray conditional `net` inside `ColorFromGray(space=space)`, and its config with the
+    model node nesting the gray one (so the export rebuilds itself); ValueError otherwise."""
+    from restorelab.models.color_from_gray import SPACES, ColorFromGray
+
+    if space not in SPACES:
+        raise ValueError(f"--color {space} is not known; allowed: {', '.join(SPACES)}")
+    channels = model_channels(net)
+    if channels != 1 or not takes_noise_level(net):
+        kind = f"a {channels}-channel net" if channels != 1 else "a blind net (called net(x))"
+        raise ValueError(
+            f"--color wraps a gray net that takes the noise level; {checkpoint} holds {kind}"
+        )
+    wrapped = ColorFromGray(net, space).eval()
+    model = {"_target_": f"{ColorFromGray.__module__}.{ColorFromGray.__name__}",
+             "gray": OmegaConf.to_container(config.model, resolve=True), "space": space}
+    wrapped_config = copy.deepcopy(config)
+    wrapped_config.model = model  # replaces the node (assignment does not merge)
+    return wrapped, wrapped_config
+
+
 def export(
     checkpoint: str | Path,
     format: str,
     output: str | Path | None = None,
     overwrite: bool = False,
     dtype: str = "float32",
+    color: str | None = None,
 ) -> Path:
     """Exports the net of `checkpoint` (a run folder, .ckpt or .safetensors) to `format`;
     returns the written file (default: beside the checkpoint, named after it).
 
     An existing file is replaced only with `overwrite`, the source never; the file appears
     whole or not at all (written beside its final name, then renamed). `dtype` (safetensors
-    only): what the floating-point weights are stored as (see `DTYPES`)."""
+    only): what the floating-point weights are stored as (see `DTYPES`). `color` ("opponent" or
+    "rgb"): export a gray noise-conditional net as an RGB denoiser, the same weights applied to
+    each channel of that color space (`restorelab.models.color_from_gray.ColorFromGray`)."""
     from restorelab.atomic import atomic_path
     from restorelab.inference import OutputConflict
 
@@ -162,6 +188,8 @@ def export(
     if dtype != "float32" and format != "safetensors":
         raise ValueError(f"--dtype {dtype} is for --format safetensors; {format} exports float32")
     net, config = load_network(checkpoint)
+    if color is not None:
+        net, config = as_color(net, config, checkpoint, color)
     source = Path(str(config.get("source")))
     path = Path(output) if output is not None else source.with_suffix(SUFFIXES[format])
     if path.resolve() == source.resolve():

@@ -24,7 +24,10 @@ def grid_multiple(net: nn.Module) -> int:
     pixel phase the whole image has (FFDNet's 2 x 2 unshuffle, a U-Net's 2**(scales - 1))."""
     from restorelab.models.drunet import DRUNet
     from restorelab.models.ffdnet import FFDNet
+    from restorelab.models.color_from_gray import ColorFromGray
 
+    if isinstance(net, ColorFromGray):  # per-pixel color transform around a gray net
+        return grid_multiple(net.gray)
     if isinstance(net, DRUNet):
         return 2 ** (net.num_scales - 1)
     if isinstance(net, FFDNet):
@@ -38,6 +41,9 @@ def pad_multiple(net: nn.Module) -> int:
     for nets that need none or pad otherwise (DRUNet and FFDNet pad bottom-right, traceably)."""
     from restorelab.models.autoencoder import ConvAutoencoder
     from restorelab.models.nafnet import NAFNet
+    from restorelab.models.color_from_gray import ColorFromGray
     from restorelab.models.restormer import Restormer
 
+    if isinstance(net, ColorFromGray):
+        return pad_multiple(net.gray)
     return 2**net.depth if isinstance(net, (ConvAutoencoder, NAFNet, Restormer)) else 1

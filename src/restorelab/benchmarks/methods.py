@@ -3,10 +3,12 @@ weights) and classical baselines, each as one `Method` with one `restore` call.
 
 A method spec is `[LABEL=]SPEC`, SPEC being a run folder, a `.ckpt`, a `.safetensors` export, or
 `dncnn-published:PATH` for the published DnCNN weights; in a config file it may also be
-`{name: LABEL, path: SPEC, ensemble: true}`, `ensemble` scoring the net with the x8
-self-ensemble (the 8 flips and rotations averaged; its row's name then says "x8", as the
-literature's protocol asks). Baselines are named as in `restorelab.baselines` (noisy, median,
-tv, nlm, wavelet, bm3d) and get the true sigma.
+`{name: LABEL, path: SPEC, ensemble: true, color: opponent}`, `ensemble` scoring the net with
+the x8 self-ensemble (the 8 flips and rotations averaged; its row's name then says "x8", as the
+literature's protocol asks), `color` (opponent or rgb) scoring a gray noise-conditional net on
+color images, channel by channel in that color space (`restorelab.models.color_from_gray`).
+Baselines are named as in `restorelab.baselines` (noisy, median, tv, nlm, wavelet, bm3d) and get
+the true sigma.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def _label(path: Path) -> str:
     return path.parent.name if path.stem in ("model", "last", "best") else path.stem
 
 
-METHOD_KEYS = ("name", "path", "ensemble")  # of a method given as a mapping in a config file
+# The keys of a method given as a mapping in a config file.
+METHOD_KEYS = ("name", "path", "ensemble", "color")
 
 
 def split_spec(spec: str | dict[str, Any]) -> tuple[str | None, str]:
@@ -92,6 +95,31 @@ def wants_ensemble(spec: str | dict[str, Any]) -> bool:
     return value
 
 
+def color_space(spec: str | dict[str, Any]) -> str | None:
+    """The color space a config file's method mapping asks a gray net to be applied in."""
+    from restorelab.models.color_from_gray import SPACES
+
+    if not isinstance(spec, dict) or spec.get("color") is None:
+        return None
+    value = spec["color"]
+    if value not in SPACES:
+        raise RestoreLabError(f"method {dict(spec)}: 'color' is one of {list(SPACES)}, "
+                              f"not {value!r}")
+    return str(value)
+
+
+def as_color_denoiser(denoiser: Any, space: str, path: Path) -> Any:
+    """`denoiser`'s gray conditional net inside `ColorFromGray(space)`, as a Denoiser."""
+    from restorelab.inference import Denoiser
+    from restorelab.models.color_from_gray import ColorFromGray
+
+    try:
+        net = ColorFromGray(denoiser.net, space)
+    except ValueError as error:
+        raise RestoreLabError(f"method {path} with color: {space}: {error}") from None
+    return Denoiser(net.eval(), tile_size=None, device=denoiser.device, config=denoiser.config)
+
+
 def x8_name(name: str) -> str:
     """The row name of a net scored with the x8 self-ensemble: it always says so."""
     return name if name.lower().endswith("x8") else f"{name} x8"
@@ -107,6 +135,7 @@ def model_methods(spec: str | dict[str, Any], device: str | None = None,
 
     label, text = split_spec(spec)
     only_x8 = wants_ensemble(spec)
+    space = color_space(spec)
     published = text.startswith(PUBLISHED_PREFIX)
     path = Path(text[len(PUBLISHED_PREFIX) :] if published else text).expanduser()
     if published:
@@ -116,7 +145,11 @@ def model_methods(spec: str | dict[str, Any], device: str | None = None,
         plain = load_denoiser(path, device=device, tile_size=None)
         published = plain.config is not None and "published" in plain.config
         default = _label(path)
+    if space is not None:
+        plain = as_color_denoiser(plain, space, path)
+        default = f"{default} ({space} color)"
     name = label or default
+    source = f"{path} (gray net, {space} color space)" if space else str(path)
 
     def method(denoiser: Denoiser) -> Method:
         def restore(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -127,7 +160,7 @@ def model_methods(spec: str | dict[str, Any], device: str | None = None,
         x8 = denoiser.ensemble
         return Method(
             x8_name(name) if x8 else name, "model", restore,
-            f"{path} (x8 self-ensemble)" if x8 else str(path), denoiser.channels,
+            f"{source} (x8 self-ensemble)" if x8 else source, denoiser.channels,
             PUBLISHED_AS["dncnn-published"] if published and not x8 else {},
         )
 

@@ -30,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sigma", type=float,
                    help="noise level in 0-255 units for a net that takes it (FFDNet, DRUNet); "
                    "default: the level of a net trained at one, else estimated per image")
+    p.add_argument("--color", choices=("auto", "opponent", "rgb"), default="auto",
+                   help="how a gray net restores RGB images: in CBM3D's opponent color space, "
+                   "each channel at its own noise level (auto's choice for nets that take the "
+                   "level), or R, G, B one by one (auto's choice for blind nets)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
 
 
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
 
     denoiser = load_denoiser(
         args.checkpoint, device=args.device, tile_size=args.tile_size,
-        overlap=args.overlap, ensemble=args.ensemble,
+        overlap=args.overlap, ensemble=args.ensemble, color=args.color,
     )
     result = denoise_files(
         denoiser, args.inputs, args.output, overwrite=args.overwrite, in_place=args.in_place,

@@ -16,6 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="safetensors only: store the weights as float16 or bfloat16 (half the "
                    "file); they load back into the float32 net")
+    p.add_argument("--color", choices=("opponent", "rgb"),
+                   help="export a gray noise-conditional net as an RGB denoiser: the same "
+                   "weights applied to each channel of CBM3D's opponent color space (or of RGB, "
+                   "the naive way) at that channel's noise level")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -24,5 +28,5 @@ def run(args: argparse.Namespace) -> None:
     from restorelab.export import export
 
     path = export(args.checkpoint, args.format, args.output, overwrite=args.overwrite,
-                  dtype=args.dtype)
+                  dtype=args.dtype, color=args.color)
     Console().print(f"exported {args.format} to [bold]{path}[/bold]")
