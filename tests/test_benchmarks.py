@@ -476,12 +476,21 @@ def test_x8_rows_average_the_eight_flips_and_rotations(tiny_sets: Path, tmp_path
                          ("x8: true", "unknown key(s) ['x8']")):
         config.write_text(f"sets: [tinygray]\nsigmas: [25]\nbaselines: [noisy]\n"
                           f"root: {tiny_sets}\nmethods:\n  - {{path: '{export}', {bad}}}\n")
-        with pytest.raises(SystemExit) as exit_info:
-            main(["benchmark", "--config", str(config), "-o", str(tmp_path / "never")])
-        assert exit_info.value.code == 1
-        error = capsys.readouterr().err.strip().splitlines()
-        assert len(error) == 1 and message in error[0], error
-    assert not (tmp_path / "never").exists()
+        assert_refused_in_one_line(config, tmp_path / "never", message, capsys)
+
+
+def assert_refused_in_one_line(config: Path, output: Path, message: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`restorelab benchmark --config config` exits 1 with one line holding `message` and
+    writes no report."""
+    from restorelab.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", "--config", str(config), "-o", str(output)])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0], error
+    assert not output.exists()
 
 
 def test_a_gray_conditional_net_scores_color_sets_in_a_color_space(
@@ -528,12 +537,7 @@ def test_a_gray_conditional_net_scores_color_sets_in_a_color_space(
                                  (rgb_net, "opponent", "wraps a gray net (in_channels 1)")):
         config.write_text(f"sets: [tinyrgb]\nsigmas: [25]\nbaselines: [noisy]\n"
                           f"root: {tiny_sets}\nmethods:\n  - {{path: '{path}', color: {space}}}\n")
-        with pytest.raises(SystemExit) as exit_info:
-            main(["benchmark", "--config", str(config), "-o", str(tmp_path / "never")])
-        assert exit_info.value.code == 1
-        error = capsys.readouterr().err.strip().splitlines()
-        assert len(error) == 1 and message in error[0], error
-    assert not (tmp_path / "never").exists()
+        assert_refused_in_one_line(config, tmp_path / "never", message, capsys)
 
 
 def test_method_labels_may_hold_equals_signs(tmp_path: Path) -> None:

@@ -108,6 +108,11 @@ def test_a_color_export_loads_as_a_color_denoiser(gray_export: Path, tmp_path: P
         expected = ColorFromGray(gray)(x, torch.full((1, 1, 1, 1), 25 / 255)).clamp(0, 1)
     np.testing.assert_allclose(denoiser.denoise(image, sigma=25),
                                expected[0].permute(1, 2, 0).numpy(), atol=1e-5)
+    # Without -o it lands beside its source, named after the space (the source is never hit).
+    main(["export", "-c", str(gray_export), "-f", "safetensors", "--color", "opponent"])
+    beside = gray_export.with_name("gray_opponent.safetensors")
+    assert beside.is_file() and load_denoiser(beside, device="cpu").channels == 3
+    beside.unlink()
     # The gray weights are the color net's, unchanged, and the config nests the gray model.
     net, config = load_network(color)
     assert config.model.gray.base_channels == 4

@@ -171,7 +171,8 @@ def export(
     color: str | None = None,
 ) -> Path:
     """Exports the net of `checkpoint` (a run folder, .ckpt or .safetensors) to `format`;
-    returns the written file (default: beside the checkpoint, named after it).
+    returns the written file (default: beside the checkpoint, named after it, with `_<color>`
+    after the name for a color export).
 
     An existing file is replaced only with `overwrite`, the source never; the file appears
     whole or not at all (written beside its final name, then renamed). `dtype` (safetensors
@@ -191,7 +192,9 @@ def export(
     if color is not None:
         net, config = as_color(net, config, checkpoint, color)
     source = Path(str(config.get("source")))
-    path = Path(output) if output is not None else source.with_suffix(SUFFIXES[format])
+    # Default: beside the source, named after it (and after the color space with `color`).
+    default = source.with_name(f"{source.stem}{f'_{color}' if color else ''}{SUFFIXES[format]}")
+    path = Path(output) if output is not None else default
     if path.resolve() == source.resolve():
         raise OutputConflict(f"the export would overwrite its source {source}: choose -o")
     if path.is_dir():
