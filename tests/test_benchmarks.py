@@ -527,8 +527,14 @@ def test_a_gray_conditional_net_scores_color_sets_in_a_color_space(
     assert abs(opponent - rgb) > 1e-3  # the two spaces give different outputs
     assert psnr["opp"] == pytest.approx(opponent, abs=1e-6)
     assert psnr["gray (rgb color)"] == pytest.approx(rgb, abs=1e-6)
-    # A color space for a net that cannot take one, or an unknown space: one clear line each.
+    # A color space for a net that cannot take one, or an unknown space: one clear line each;
+    # the gray net on a color set without one is told of `color: opponent`.
     capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--methods", str(export), "--sets", "tinyrgb", "--sigmas", "25",
+              "--baselines", "noisy", "--root", str(tiny_sets), "-o", str(tmp_path / "never")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "give it `color: opponent`" in error[0], error
     rgb_net = tmp_path / "rgb" / "model.safetensors"
     rgb_net.parent.mkdir()
     export_safetensors(DRUNet(3, base_channels=4, num_blocks=1),
