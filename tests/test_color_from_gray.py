@@ -144,7 +144,7 @@ def test_color_refuses_a_color_net_in_one_line(gray_export: Path, tmp_path: Path
               "-o", str(tmp_path / "again.safetensors")])
     assert exit_info.value.code == 1
     error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and "holds a 3-channel net" in error
+    assert len(error.splitlines()) == 1 and "wraps a gray net (in_channels 1)" in error
     assert not (tmp_path / "again.safetensors").exists()
 
 

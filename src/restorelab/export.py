@@ -142,24 +142,20 @@ def export_safetensors(
 
 def as_color(net: nn.Module, config: DictConfig, checkpoint: str | Path, space: str
              ) -> tuple[nn.Module, DictConfig]:
-    """The gray conditional `net` inside `ColorFromGray(space=space)`, and its config with the
-    model node nesting the gray one (so the export rebuilds itself); ValueError otherwise."""
-    from restorelab.models.color_from_gray import SPACES, ColorFromGray
+    """The gray conditional `net` inside `ColorFromGray(net, space)`, and its config with the
+    model node nesting the gray one (so the export rebuilds itself); ValueError, naming
+    `checkpoint`, for a net or space that ColorFromGray refuses."""
+    from restorelab.models.color_from_gray import ColorFromGray
 
-    if space not in SPACES:
-        raise ValueError(f"--color {space} is not known; allowed: {', '.join(SPACES)}")
-    channels = model_channels(net)
-    if channels != 1 or not takes_noise_level(net):
-        kind = f"a {channels}-channel net" if channels != 1 else "a blind net (called net(x))"
-        raise ValueError(
-            f"--color wraps a gray net that takes the noise level; {checkpoint} holds {kind}"
-        )
-    wrapped = ColorFromGray(net, space).eval()
+    try:
+        wrapped = ColorFromGray(net, space)
+    except ValueError as error:
+        raise ValueError(f"--color {space}: {checkpoint}: {error}") from None
     model = {"_target_": f"{ColorFromGray.__module__}.{ColorFromGray.__name__}",
              "gray": OmegaConf.to_container(config.model, resolve=True), "space": space}
     wrapped_config = copy.deepcopy(config)
     wrapped_config.model = model  # replaces the node (assignment does not merge)
-    return wrapped, wrapped_config
+    return wrapped.eval(), wrapped_config
 
 
 def export(

@@ -22,9 +22,9 @@ def model_channels(net: nn.Module) -> int:
 def grid_multiple(net: nn.Module) -> int:
     """The factor by which the net downsamples: tiles start at multiples of it, so each sees the
     pixel phase the whole image has (FFDNet's 2 x 2 unshuffle, a U-Net's 2**(scales - 1))."""
+    from restorelab.models.color_from_gray import ColorFromGray
     from restorelab.models.drunet import DRUNet
     from restorelab.models.ffdnet import FFDNet
-    from restorelab.models.color_from_gray import ColorFromGray
 
     if isinstance(net, ColorFromGray):  # per-pixel color transform around a gray net
         return grid_multiple(net.gray)
@@ -40,8 +40,8 @@ def pad_multiple(net: nn.Module) -> int:
     both sides with `pad_to_multiple` (2**depth for the autoencoders, NAFNet and Restormer); 1
     for nets that need none or pad otherwise (DRUNet and FFDNet pad bottom-right, traceably)."""
     from restorelab.models.autoencoder import ConvAutoencoder
-    from restorelab.models.nafnet import NAFNet
     from restorelab.models.color_from_gray import ColorFromGray
+    from restorelab.models.nafnet import NAFNet
     from restorelab.models.restormer import Restormer
 
     if isinstance(net, ColorFromGray):

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from restorelab.models.conditioning import noise_level_map, takes_noise_level
+from restorelab.net_geometry import model_channels
 
 # Rows: the channels the gray net sees, from R, G, B; with OFFSETS each maps [0, 1]^3 into [0, 1].
 SPACES = {
@@ -51,7 +52,7 @@ class ColorFromGray(nn.Module):
                 "ColorFromGray needs a gray net that takes the noise level (FFDNet, DRUNet, "
                 f"NAFNet with noise_map=true), got {type(gray).__name__} called net(x)"
             )
-        channels = getattr(gray, "in_channels", 1)
+        channels = model_channels(gray)
         if channels != 1:
             raise ValueError(
                 f"ColorFromGray wraps a gray net (in_channels 1), got in_channels {channels}"
