@@ -19,7 +19,8 @@ import torch
 from conftest import CLI_TINY, ROOT, run_train
 from PIL import Image
 
-from restorelab.checkpoints import AtomicCheckpointIO, CheckpointError, check_resume_checkpoint
+from restorelab.checkpoint_io import AtomicCheckpointIO
+from restorelab.checkpoints import CheckpointError, check_resume_checkpoint
 from restorelab.errors import ConfigError
 
 FAST_CLI = ["debug=fdr", "data.patch_size=32", "data.eval_size=64", "data.batch_size=2",

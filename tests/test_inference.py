@@ -268,3 +268,29 @@ def test_self_ensemble_is_the_mean_of_the_eight_transforms(gray_run: Path) -> No
     expected = np.clip(expected / 8, 0, 1)
     np.testing.assert_allclose(x8.denoise(image), expected, atol=1e-5)
     assert np.abs(x8.denoise(image) - plain.denoise(image)).max() > 1e-4  # not the plain output
+
+
+def test_denoise_with_a_model_file_does_not_import_lightning(gray_run: Path, tmp_path: Path) -> None:
+    # Lightning (with torchmetrics, matplotlib and scipy behind it) doubles the CLI's start-up;
+    # restoring images with an exported model needs none of it.
+    import subprocess
+    import sys
+
+    from restorelab.export import export
+
+    model = export(gray_run, "safetensors", tmp_path / "model.safetensors")
+    Image.fromarray(np.full((24, 20), 128, dtype=np.uint8)).save(tmp_path / "photo.png")
+    script = (
+        "import sys\n"
+        "from restorelab.cli import main\n"
+        "try:\n"
+        f"    main(['denoise', 'photo.png', '-o', 'out', '-c', {str(model)!r}])\n"
+        "except SystemExit as stop:\n"
+        "    assert not stop.code, stop.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'lightning', 'torchmetrics'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "out" / "photo.png").is_file()
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout

@@ -1,9 +1,9 @@
-"""Checkpoints on disk: written atomically, checked before a run resumes from one.
+"""Checkpoints on disk, read the safe way and checked before a run resumes from one.
 
-- `AtomicCheckpointIO` is the Lightning checkpoint plugin every run uses: a checkpoint is written
-  to a temporary file beside its final name and renamed only once complete, so a full disk, a
-  signal or a crash mid-write never leaves a truncated `epochNNN.ckpt` for a later run (or
-  `load_denoiser`) to pick up.
+- `safe_load` reads a checkpoint with `weights_only=True` and turns every failure into one
+  `CheckpointError` line. Checkpoints are written atomically by
+  `restorelab.checkpoint_io.AtomicCheckpointIO`, kept apart so that reading one (`denoise`,
+  `export`, `load_denoiser`) does not import Lightning.
 - `check_resume_checkpoint` reads a `ckpt_path=` file the safe way (no pickled code runs) and
   says in one line what is wrong with it, before Lightning's loader would answer with a
   traceback or with advice to disable the safety check.
@@ -11,46 +11,18 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.utilities.cloud_io import get_filesystem
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from restorelab.atomic import atomic_path
 from restorelab.errors import RestoreLabError
 
 
 class CheckpointError(RestoreLabError):
     """A file that is missing, unsafe, or not a RestoreLab checkpoint; the message says which."""
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """`TorchCheckpointIO` whose local writes are atomic (temporary file, fsync, rename).
-
-    Remote paths (s3://, gs://, ...) keep Lightning's own writer: object stores publish an object
-    only once its upload completes.
-    """
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
-    ) -> None:
-        if storage_options is not None or "://" in str(path):
-            super().save_checkpoint(checkpoint, path, storage_options)
-            return
-        fs = get_filesystem(path)
-        if type(fs).__name__ != "LocalFileSystem":
-            super().save_checkpoint(checkpoint, path, storage_options)
-            return
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)  # serialize first: nothing touches the disk on failure
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as file:
-                file.write(buffer.getbuffer())
 
 
 def is_complete_archive(path: Path) -> bool:

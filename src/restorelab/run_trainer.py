@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from restorelab import interrupts
 from restorelab.callbacks import InterruptCheckpoint
-from restorelab.checkpoints import AtomicCheckpointIO
+from restorelab.checkpoint_io import AtomicCheckpointIO
 from restorelab.distributed import RankSeeds
 from restorelab.loggers import RunCSVLogger
 from restorelab.run_metrics import StepTimer
