@@ -14,6 +14,10 @@ from conftest import CLI_TINY, compose_train, config_files, run_cli
 REPORT_FILES = ("results.csv", "results.md", "comparison.png", "curves.png")
 
 
+# The study takes about a minute: the tests that read it share one worker (and one study).
+ON_THE_STUDYS_WORKER = pytest.mark.xdist_group("default_study")
+
+
 @pytest.fixture(scope="module")
 def default_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python sweep.py` with a tiny budget: the 12-run architecture study."""
@@ -25,6 +29,7 @@ def default_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@ON_THE_STUDYS_WORKER
 def test_default_study_writes_its_report(default_study: Path) -> None:
     for name in REPORT_FILES:
         assert (default_study / name).is_file(), name
@@ -37,6 +42,7 @@ def test_default_study_writes_its_report(default_study: Path) -> None:
 
 
 @pytest.mark.slow
+@ON_THE_STUDYS_WORKER
 def test_report_rebuild_lists_a_missing_run(default_study: Path, tmp_path: Path) -> None:
     partial = tmp_path / "partial"
     shutil.copytree(default_study, partial)
