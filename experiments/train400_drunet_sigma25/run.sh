@@ -4,10 +4,9 @@
 # conditional net it started from and the older sigma=25 U-Net. About 25 minutes of training on a
 # 2-core CPU (one torch thread), plus minutes for the benchmark once BM3D's outputs are cached; on
 # a GPU add trainer=gpu to the train line.
-# Starts from the conditional net's kept stage 6: logs/train400_drunet/stage6, which
-# experiments/train400_drunet/run.sh writes; the shipped export of it,
-# experiments/train400_drunet/model.safetensors, holds the same weights (START=<a run,
-# checkpoint or export> picks another start).
+# Starts from the conditional net's stage 6: logs/train400_drunet/stage6, which
+# experiments/train400_drunet/run.sh writes (its shipped export now holds stage 7, trained after
+# this fine-tune; START=<a run, checkpoint or export> picks another start).
 # Needs Train400, BSD68 and Set12 in ../shared/datasets/ (or pass DATA=<folder holding them>).
 #   bash experiments/train400_drunet_sigma25/run.sh
 set -euo pipefail
