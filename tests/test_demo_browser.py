@@ -110,6 +110,13 @@ def page(demo_url: str) -> Iterator[object]:
         browser.close()
 
 
+# True once the page shows n images and each is loaded and decoded (naturalWidth is 0 before).
+IMAGES_DECODED = """n => {
+    const images = [...document.querySelectorAll('[data-testid="stImage"] img')];
+    return images.length === n && images.every(image => image.complete && image.naturalWidth > 0);
+}"""
+
+
 def metric_values(page) -> list[str]:
     return page.locator('[data-testid="stMetricValue"]').all_inner_texts()
 
@@ -123,8 +130,13 @@ def test_the_page_loads_and_restores(page, tmp_path: Path) -> None:
     assert len(values) == 4
     noisy_psnr, restored_psnr = float(values[0]), float(values[2])
     assert restored_psnr > noisy_psnr + 3  # Gaussian sigma 25, what the shipped models learned
+    # The metrics come before the browser has fetched and decoded the three images: wait for
+    # each to be decoded (a width of its own) and shown, as a person would, instead of asking once.
+    page.wait_for_function(IMAGES_DECODED, arg=3)
     images = page.locator('[data-testid="stImage"] img')
-    assert images.count() == 3 and all(images.nth(i).is_visible() for i in range(3))
+    assert images.count() == 3
+    for i in range(3):
+        images.nth(i).wait_for(state="visible")
     photograph = page.get_by_role("combobox", name="photograph")
     assert photograph.input_value() == "gravel · held out"  # the default photograph
     assert page.get_by_role("combobox", name="model").input_value().endswith("(shipped)")
