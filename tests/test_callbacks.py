@@ -17,6 +17,7 @@ from restorelab.callbacks import (
     CPUTimeBudget,
     EpochProgressBar,
     ImageGridLogger,
+    ProgressLog,
     grid_figure,
     image_psnr,
     parse_duration,
@@ -98,6 +99,62 @@ class _Busy(BoringModel):
         for _ in range(20):
             a = torch.tanh(a @ a)
         return super().training_step(batch, batch_idx)
+
+
+class _Scored(BoringModel):
+    """BoringModel that logs a training loss and a validation PSNR that rises each epoch."""
+
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        self.log("train/loss", out["loss"])
+        return out
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/psnr", 20.0 + self.current_epoch)
+        return super().validation_step(batch, batch_idx)
+
+
+def _fit_with_progress_log(root: Path, callback: ProgressLog, **kwargs) -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(dirpath=root, monitor="val/psnr", mode="max")
+    trainer = L.Trainer(
+        default_root_dir=root, max_epochs=2, limit_train_batches=4, limit_val_batches=1,
+        callbacks=[callback, checkpoint], logger=False, enable_model_summary=False,
+        accelerator="cpu", **kwargs)
+    trainer.fit(_Scored())
+
+
+def test_progress_log_writes_lines_where_no_bar_can_draw(tmp_path: Path, caplog) -> None:
+    caplog.set_level("INFO", logger="restorelab.callbacks")
+    # A tiny interval: a line after every step, as a job of hours gets one every 5 minutes.
+    _fit_with_progress_log(tmp_path, ProgressLog(every_minutes=1e-9), enable_progress_bar=False,
+                           max_time={"hours": 1})
+    lines = [r.getMessage() for r in caplog.records if r.name == "restorelab.callbacks"]
+    assert lines[0] == "training from step 0: a line every 0s and after each validation"
+    steps = [line for line in lines if line.startswith("epoch ") and "validated" not in line]
+    assert len(steps) >= 6  # 8 steps, the first ones logged at once after the start line
+    assert steps[-1].startswith("epoch 2/2 · step 8/8 · train/loss ")
+    assert " s/step" in steps[0] and "left" in steps[0]
+    validated = [line for line in lines if "validated" in line]
+    # The best counts the value just measured (the checkpoint callback runs after this one).
+    assert validated[0].startswith("epoch 1/2 validated · step 4/8 · val/psnr 20.0000 "
+                                   "(best 20.0000) · train/loss ")
+    assert validated[1].startswith("epoch 2/2 validated · step 8/8 · val/psnr 21.0000 "
+                                   "(best 21.0000)")
+    assert "about 0s left" in validated[1]  # the last step is done
+
+
+def test_progress_log_stays_quiet_under_a_bar_on_a_terminal(tmp_path: Path, caplog,
+                                                            monkeypatch) -> None:
+    monkeypatch.setattr("restorelab.callbacks.on_terminal", lambda: True)
+    caplog.set_level("INFO", logger="restorelab.callbacks")
+    _fit_with_progress_log(tmp_path / "bar", ProgressLog(every_minutes=1e-9))
+    assert not [r for r in caplog.records if r.name == "restorelab.callbacks"]
+    _fit_with_progress_log(tmp_path / "always", ProgressLog(every_minutes=1e-9, always=True))
+    assert any("validated" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="every_minutes must be positive"):
+        ProgressLog(every_minutes=0)
 
 
 def _budget_trainer(root: Path, budget: float, **kwargs) -> tuple[L.Trainer, CPUTimeBudget]:

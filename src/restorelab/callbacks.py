@@ -5,13 +5,21 @@ budget of CPU time is `restorelab.budget` (re-exported here)."""
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    EMAWeightAveraging,
+    ModelCheckpoint,
+    RichProgressBar,
+    Timer,
+)
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
@@ -20,6 +28,9 @@ from torchvision.utils import make_grid
 from restorelab.atomic import atomic_path
 from restorelab.budget import CPUTimeBudget as CPUTimeBudget
 from restorelab.budget import parse_duration as parse_duration
+from restorelab.progress_log import duration, on_terminal
+
+log = logging.getLogger(__name__)
 
 
 def sample_grid(noisy: Tensor, restored: Tensor, clean: Tensor, padding: int = 2) -> Tensor:
@@ -145,6 +156,98 @@ class EpochProgressBar(RichProgressBar):
             # As Lightning does: the same width as "Validation", so the bar does not jump.
             description = f"{description:{len(self.validation_description)}}"
         return description
+
+
+class ProgressLog(L.Callback):
+    """Lines in the run's log where the progress bar cannot draw: a Slurm job's output file,
+    `nohup python train.py ... > run.log`, a pipe. Rich draws its bar on a terminal only and
+    elsewhere prints it once, at the end, so a job of hours would say nothing until it is over.
+
+    Off a terminal (or with the bar disabled) it logs a line every `every_minutes` during
+    training, and one after each validation with the monitored metric and its best so far:
+
+        epoch 3/10 · step 2,400/10,000 · train/loss 0.0281 · 0.45 s/step · about 58m00s left
+        epoch 3/10 validated · step 3,000/10,000 · val/psnr_levels 29.0712 (best 29.0824) ...
+
+    "Left" is at the rate of this run so far (validation included), and never past `max_time`.
+    `always=True` logs on a terminal as well (the lines then go to the run's .log file too).
+    """
+
+    def __init__(self, every_minutes: float = 5.0, always: bool = False) -> None:
+        super().__init__()
+        if every_minutes <= 0:
+            raise ValueError(f"every_minutes must be positive, not {every_minutes}")
+        self.every = 60.0 * every_minutes
+        self.always = always
+        self.enabled = False
+        self._start: float | None = None
+        self._first_step = 0
+        self._last = 0.0
+
+    def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        bar = trainer.progress_bar_callback
+        self.enabled = trainer.is_global_zero and (self.always or bar is None or not on_terminal())
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start = self._last = time.monotonic()
+        self._first_step = trainer.global_step  # a resumed run's rate counts its own steps
+        if self.enabled:
+            log.info("training from step %s: a line every %s and after each validation",
+                     f"{trainer.global_step:,}", duration(self.every))
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        if not self.enabled or time.monotonic() - self._last < self.every:
+            return
+        self._log(trainer, self._epoch(trainer), self._metric(trainer, "train/loss"))
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not self.enabled or trainer.sanity_checking or self._start is None:
+            return
+        parts = [f"{self._epoch(trainer)} validated"]
+        checkpoint = trainer.checkpoint_callback
+        monitor = getattr(checkpoint, "monitor", None)
+        current = trainer.callback_metrics.get(monitor) if monitor else None
+        if current is not None:
+            # The checkpoint callback runs after this one: its best may not count this value yet.
+            scores = [float(current)]
+            if getattr(checkpoint, "best_model_score", None) is not None:
+                scores.append(float(checkpoint.best_model_score))
+            best = min(scores) if getattr(checkpoint, "mode", "max") == "min" else max(scores)
+            parts.append(f"{monitor} {float(current):.4f} (best {best:.4f})")
+        self._log(trainer, *parts, self._metric(trainer, "train/loss"))
+
+    def _log(self, trainer: L.Trainer, *parts: str) -> None:
+        now = time.monotonic()
+        self._last = now
+        steps = trainer.global_step - self._first_step
+        total = trainer.estimated_stepping_batches
+        line = [parts[0], f"step {trainer.global_step:,}"
+                + (f"/{int(total):,}" if math.isfinite(total) else "")]
+        line += [part for part in parts[1:] if part]
+        if steps > 0 and self._start is not None:
+            per_step = (now - self._start) / steps
+            line.append(f"{per_step:.2f} s/step" if per_step < 10 else f"{per_step:.0f} s/step")
+            left = per_step * (total - trainer.global_step) if math.isfinite(total) else math.inf
+            timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+            if timer is not None and timer.time_remaining("train") is not None:
+                left = min(left, max(0.0, timer.time_remaining("train")))
+            if math.isfinite(left):
+                line.append(f"about {duration(left)} left")
+        log.info(" · ".join(line))
+
+    @staticmethod
+    def _epoch(trainer: L.Trainer) -> str:
+        epochs = trainer.max_epochs
+        total = f"/{epochs}" if epochs is not None and epochs > 0 else ""
+        return f"epoch {trainer.current_epoch + 1}{total}"
+
+    @staticmethod
+    def _metric(trainer: L.Trainer, key: str) -> str:
+        value = trainer.callback_metrics.get(key)
+        if value is None:
+            return ""
+        return f"{key} {float(value):.4f}"
 
 
 class InterruptCheckpoint(L.Callback):

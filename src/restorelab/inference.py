@@ -157,10 +157,10 @@ def denoise_files(
     plan = plan_outputs(files, output, overwrite=overwrite, in_place=in_place)
     result = DenoiseResult([], [])
     iterator: Iterable[tuple[Path, Path]] = plan
-    if progress:
-        from rich.progress import track
+    if progress:  # a bar on a terminal, a line a minute in a job's log
+        from restorelab.progress_log import track
 
-        iterator = track(plan, description="denoising", transient=True)
+        iterator = track(plan, total=len(plan), description="denoising")
     for path, target in iterator:
         try:
             image = read_image_file(path)

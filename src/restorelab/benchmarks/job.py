@@ -161,19 +161,40 @@ def summarize(rows: list[dict[str, Any]], sets: list[BenchmarkData], methods: li
 
 
 def _progress(total: int, enabled: bool) -> tuple[Any, Any]:
-    """A rich progress bar and its `advance(description)`; a no-op when disabled."""
+    """A rich progress bar and its `advance(description)`; on no terminal (a job's log, a pipe)
+    no bar and a line a minute instead; a no-op when disabled."""
     if not enabled:
         return None, lambda description: None
+    from restorelab.progress_log import PeriodicLines, on_terminal
+
+    state = {"started": False, "done": 0}
+    if not on_terminal():
+        lines = PeriodicLines(total, "benchmark")
+
+        def advance_lines(description: str | None) -> None:
+            # Called before each restore: the count is of the ones done, the name the current.
+            if state["started"]:
+                state["done"] += 1
+            state["started"] = True
+            if description is None:  # the end
+                lines.done = state["done"]
+                lines.finish()
+            else:
+                lines.update(state["done"], description)
+
+        return None, advance_lines
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("{task.description:<42}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
     task = bar.add_task("benchmark", total=total)
-    state = {"started": False}
 
-    def advance(description: str) -> None:
+    def advance(description: str | None) -> None:
         # Called before each restore: the bar counts the ones done and names the current one.
+        if description is None:  # the end
+            return
         bar.update(task, description=description, advance=1 if state["started"] else 0)
         state["started"] = True
 
@@ -210,6 +231,7 @@ def run_benchmark(config: BenchmarkConfig, progress: bool = True) -> dict[str, A
             set_rows, samples[data.name] = _score_set(data, methods, config, protocol, cache,
                                                       advance)
             rows += set_rows
+        advance(None)  # the last restore is done
     finally:
         if bar is not None:
             bar.stop()
