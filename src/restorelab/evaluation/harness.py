@@ -138,12 +138,13 @@ def evaluate(
     result = EvaluationResult()
     jobs = [(level, i, image) for level in levels for i, image in enumerate(images)]
     iterator: Any = jobs
-    if progress:
-        from rich.progress import track
+    if progress:  # a bar on a terminal, a line a minute in a job's log
+        from restorelab.progress_log import track
 
         names = ", ".join(m.name for m in methods)
         iterator = track(  # one tick per noisy image: every method (BM3D too) has restored it
-            jobs, description=f"scoring {names} on {len(images)} images x {len(levels)} levels"
+            jobs, total=len(jobs),
+            description=f"scoring {names} on {len(images)} images x {len(levels)} levels",
         )
     for level, index, image in iterator:
         noisy = corrupt(image, index, level, seed)
