@@ -157,6 +157,50 @@ def test_progress_log_stays_quiet_under_a_bar_on_a_terminal(tmp_path: Path, capl
         ProgressLog(every_minutes=0)
 
 
+def test_progress_log_time_left_counts_this_run_and_stops_at_the_limits(caplog) -> None:
+    from lightning.pytorch.callbacks import Timer
+
+    class LeftTimer(Timer):
+        def __init__(self, left: float) -> None:
+            super().__init__(duration="00:01:00:00")
+            self.left = left
+
+        def time_remaining(self, stage: str = "train") -> float:
+            return self.left
+
+    caplog.set_level("INFO", logger="restorelab.callbacks")
+    callback = ProgressLog()
+    # Resumed at step 400; 200 steps in 100 s of wall time and 50 s of CPU time since.
+    callback._start, callback._first_step, callback._start_cpu = 1000.0, 400, 0.0
+    callback._clock, callback._cpu_clock = (lambda: 1100.0), (lambda: 50.0)
+    budget = CPUTimeBudget(1000)
+    budget.used = 970.0  # 30 CPU seconds left: 60 s of wall time at this run's rate
+    cases = [
+        (1000, [], "step 600/1,000 · 0.50 s/step · about 3m20s left"),  # 400 steps at 0.5 s
+        (1000, [LeftTimer(90.0)], "step 600/1,000 · 0.50 s/step · about 1m30s left"),
+        (1000, [LeftTimer(-5.0)], "step 600/1,000 · 0.50 s/step · about 0s left"),
+        (1000, [LeftTimer(90.0), budget], "step 600/1,000 · 0.50 s/step · about 1m00s left"),
+        (float("inf"), [], "step 600 · 0.50 s/step"),  # no step limit, no time limit
+        (-1, [], "step 600 · 0.50 s/step"),  # an unsized stream without max_steps
+        (float("inf"), [LeftTimer(90.0)], "step 600 · 0.50 s/step · about 1m30s left"),
+    ]
+    for total, callbacks, expected in cases:
+        trainer = SimpleNamespace(global_step=600, estimated_stepping_batches=total,
+                                  callbacks=callbacks)
+        callback._log(trainer, "epoch 2/5")
+        assert caplog.records[-1].getMessage() == f"epoch 2/5 · {expected}"
+
+
+def test_progress_log_follows_the_console_the_bars_draw_on(monkeypatch) -> None:
+    from restorelab.progress_log import on_terminal
+
+    for interactive, jupyter, drawn in [(True, False, True), (False, False, False),
+                                        (False, True, True)]:
+        console = SimpleNamespace(is_interactive=interactive, is_jupyter=jupyter)
+        monkeypatch.setattr("rich.get_console", lambda console=console: console)
+        assert on_terminal() is drawn
+
+
 def _budget_trainer(root: Path, budget: float, **kwargs) -> tuple[L.Trainer, CPUTimeBudget]:
     callback = CPUTimeBudget(budget)
     trainer = L.Trainer(

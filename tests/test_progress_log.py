@@ -41,9 +41,10 @@ def test_off_a_terminal_the_benchmark_and_denoise_print_lines(capsys, monkeypatc
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "benchmark: 0/3 (0%) · BSD68 sigma 15 noisy · 0s spent"
     assert err[-1].startswith("benchmark: 3/3 (100%) · done · ")
-    assert list(track(iter("abc"), total=3, description="denoising")) == ["a", "b", "c"]
+    items = track(iter("abc"), total=3, description="denoising", describe=lambda c: f"{c}.png")
+    assert list(items) == ["a", "b", "c"]
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "denoising: 0/3 (0%) · 0s spent"
+    assert err[0] == "denoising: 0/3 (0%) · a.png · 0s spent"
     assert err[-1].startswith("denoising: 3/3 (100%) · done · ")
     _, quiet = _progress(3, enabled=False)
     quiet("BSD68 sigma 15 noisy")

@@ -166,10 +166,11 @@ class ProgressLog(L.Callback):
     Off a terminal (or with the bar disabled) it logs a line every `every_minutes` during
     training, and one after each validation with the monitored metric and its best so far:
 
-        epoch 3/10 · step 2,400/10,000 · train/loss 0.0281 · 0.45 s/step · about 58m00s left
+        epoch 3/10 · step 2,400/10,000 · train/loss 0.0281 · 0.45 s/step · about 57m00s left
         epoch 3/10 validated · step 3,000/10,000 · val/psnr_levels 29.0712 (best 29.0824) ...
 
-    "Left" is at the rate of this run so far (validation included), and never past `max_time`.
+    "Left" is at the rate of this run so far (validation included), and never past `max_time`
+    or what a `CPUTimeBudget` has left.
     `always=True` logs on a terminal as well (the lines then go to the run's .log file too).
     """
 
@@ -181,6 +182,8 @@ class ProgressLog(L.Callback):
         self.always = always
         self.enabled = False
         self._start: float | None = None
+        self._start_cpu = 0.0
+        self._clock, self._cpu_clock = time.monotonic, time.process_time
         self._first_step = 0
         self._last = 0.0
 
@@ -189,7 +192,8 @@ class ProgressLog(L.Callback):
         self.enabled = trainer.is_global_zero and (self.always or bar is None or not on_terminal())
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._start = self._last = time.monotonic()
+        self._start = self._last = self._clock()
+        self._start_cpu = self._cpu_clock()
         self._first_step = trainer.global_step  # a resumed run's rate counts its own steps
         if self.enabled:
             log.info("training from step %s: a line every %s and after each validation",
@@ -197,7 +201,7 @@ class ProgressLog(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
-        if not self.enabled or time.monotonic() - self._last < self.every:
+        if not self.enabled or self._clock() - self._last < self.every:
             return
         self._log(trainer, self._epoch(trainer), self._metric(trainer, "train/loss"))
 
@@ -218,20 +222,25 @@ class ProgressLog(L.Callback):
         self._log(trainer, *parts, self._metric(trainer, "train/loss"))
 
     def _log(self, trainer: L.Trainer, *parts: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._last = now
         steps = trainer.global_step - self._first_step
         total = trainer.estimated_stepping_batches
-        line = [parts[0], f"step {trainer.global_step:,}"
-                + (f"/{int(total):,}" if math.isfinite(total) else "")]
+        known = math.isfinite(total) and total > 0  # an unsized stream without max_steps: -1
+        line = [parts[0], f"step {trainer.global_step:,}" + (f"/{int(total):,}" if known else "")]
         line += [part for part in parts[1:] if part]
         if steps > 0 and self._start is not None:
             per_step = (now - self._start) / steps
             line.append(f"{per_step:.2f} s/step" if per_step < 10 else f"{per_step:.0f} s/step")
-            left = per_step * (total - trainer.global_step) if math.isfinite(total) else math.inf
-            timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
-            if timer is not None and timer.time_remaining("train") is not None:
-                left = min(left, max(0.0, timer.time_remaining("train")))
+            left = per_step * max(0, total - trainer.global_step) if known else math.inf
+            cpu = self._cpu_clock() - self._start_cpu
+            for callback in trainer.callbacks:
+                if isinstance(callback, Timer) and callback.time_remaining("train") is not None:
+                    left = min(left, max(0.0, callback.time_remaining("train")))
+                if isinstance(callback, CPUTimeBudget) and cpu > 0:
+                    # CPU seconds left, at this run's CPU seconds per wall second
+                    spare = max(0.0, callback.budget - callback.used)
+                    left = min(left, spare * (now - self._start) / cpu)
             if math.isfinite(left):
                 line.append(f"about {duration(left)} left")
         log.info(" · ".join(line))

@@ -160,7 +160,8 @@ def denoise_files(
     if progress:  # a bar on a terminal, a line a minute in a job's log
         from restorelab.progress_log import track
 
-        iterator = track(plan, total=len(plan), description="denoising")
+        iterator = track(plan, total=len(plan), description="denoising",
+                         describe=lambda pair: pair[0].name)
     for path, target in iterator:
         try:
             image = read_image_file(path)

@@ -18,10 +18,12 @@ T = TypeVar("T")
 
 
 def on_terminal() -> bool:
-    """Whether rich draws live bars here (it honours FORCE_COLOR, TTY_COMPATIBLE and the rest)."""
-    from rich.console import Console
+    """Whether rich draws live bars here: on the console the bars use (stdout), when it is an
+    interactive terminal (not TERM=dumb, not a pipe into `tee`) or a notebook."""
+    import rich
 
-    return Console(stderr=True).is_terminal
+    console = rich.get_console()
+    return console.is_interactive or console.is_jupyter
 
 
 def duration(seconds: float) -> str:
@@ -81,17 +83,19 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def track(items: Iterable[T], total: int, description: str, every: float = 60.0) -> Iterator[T]:
-    """Rich's transient bar on a terminal; elsewhere a line every `every` seconds."""
+def track(items: Iterable[T], total: int, description: str, every: float = 60.0,
+          describe: Callable[[T], str] | None = None, transient: bool = True) -> Iterator[T]:
+    """Rich's bar on a terminal (gone when done if `transient`); elsewhere a line every `every`
+    seconds, naming the current item by `describe(item)` when given."""
     if on_terminal():
         from rich.progress import track as rich_track
 
-        yield from rich_track(items, total=total, description=description, transient=True)
+        yield from rich_track(items, total=total, description=description, transient=transient)
         return
     lines = PeriodicLines(total, description, every)
     count = 0
     for item in items:
-        lines.update(count)
+        lines.update(count, describe(item) if describe else "")
         yield item
         count += 1
     lines.done = count

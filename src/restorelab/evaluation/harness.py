@@ -143,7 +143,7 @@ def evaluate(
 
         names = ", ".join(m.name for m in methods)
         iterator = track(  # one tick per noisy image: every method (BM3D too) has restored it
-            jobs, total=len(jobs),
+            jobs, total=len(jobs), transient=False,
             description=f"scoring {names} on {len(images)} images x {len(levels)} levels",
         )
     for level, index, image in iterator:
