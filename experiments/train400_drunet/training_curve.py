@@ -29,7 +29,7 @@ FIXED = {"val/psnr": ("sigma 25", "--", "C1")}
 
 # Crops per optimizer step of each stage (data.batch_size in each model's run.sh).
 STAGE_BATCH = {
-    "train400_drunet": {1: 16, 2: 32, 3: 24, 4: 24, 5: 24, 6: 24, 7: 12},
+    "train400_drunet": {1: 16, 2: 32, 3: 24, 4: 24, 5: 24, 6: 24, 7: 12, 8: 7},
     "train400_drunet_sigma25": {1: 24},
 }
 
@@ -70,7 +70,7 @@ def main(name: str = "train400_drunet") -> None:
     psnr_ax.set(xlabel="training crops seen (thousands), all stages", ylabel="PSNR (dB)",
                 title="validation: 20 held-out Train400 images, whole, gray, seeded noise")
     psnr_ax.grid(alpha=0.3)
-    psnr_ax.legend(fontsize=8, loc="center right")
+    psnr_ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 0.16))  # below the curves
     lr_ax.set(xlabel="training crops seen (thousands)", ylabel="learning rate (Adam)",
               yscale="log", title="cosine decay per stage")
     lr_ax.grid(alpha=0.3)
