@@ -1,7 +1,7 @@
 """Callbacks that the Lightning library does not ship: labelled image grids for every logger, a
-progress bar that counts epochs from one, the checkpoint a run saves when a signal or an error
-stops it, and Lightning's EMA of the weights made the run's model everywhere it is read. The
-budget of CPU time is `restorelab.budget` (re-exported here)."""
+progress bar that counts epochs from one (and log lines where no bar can draw), the checkpoint a
+run saves when a signal or an error stops it, and Lightning's EMA of the weights made the run's
+model everywhere it is read. The budget of CPU time is `restorelab.budget` (re-exported here)."""
 
 from __future__ import annotations
 
