@@ -29,7 +29,7 @@ FIXED = {"val/psnr": ("sigma 25", "--", "C1")}
 
 # Crops per optimizer step of each stage (data.batch_size in each model's run.sh).
 STAGE_BATCH = {
-    "train400_drunet": {1: 16, 2: 32, 3: 24, 4: 24, 5: 24, 6: 24, 7: 12, 8: 7},
+    "train400_drunet": {1: 16, 2: 32, 3: 24, 4: 24, 5: 24, 6: 24, 7: 12, 8: 7, 9: 7},
     "train400_drunet_sigma25": {1: 24},
 }
 
@@ -38,7 +38,12 @@ def _stages(folder: Path) -> list[tuple[Path, int]]:
     """(CSV log, crops per step) of each stage, in order."""
     batch = STAGE_BATCH[folder.name]
     paths = sorted(folder.glob("stage*_metrics.csv"), key=lambda p: int(p.stem[5:].split("_")[0]))
-    return [(path, batch[int(path.stem[5:].split("_")[0])]) for path in paths]
+    numbers = [int(path.stem[5:].split("_")[0]) for path in paths]
+    missing = [n for n in numbers if n not in batch]
+    if missing:
+        sys.exit(f"no batch size for stage {missing[0]} of {folder.name}: add it to STAGE_BATCH "
+                 f"in {Path(__file__).name} (data.batch_size of that stage in run.sh)")
+    return [(path, batch[number]) for path, number in zip(paths, numbers)]
 
 
 def main(name: str = "train400_drunet") -> None:
