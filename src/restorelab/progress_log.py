@@ -42,7 +42,8 @@ class PeriodicLines:
     """`update(done, what)` after each unit of work writes a line when `every` seconds have
     passed since the last one (and on the first call), with the share done, `what`, the time
     spent and, once something is done, about how long is left at the rate so far. `finish()`
-    writes the closing line. `write` takes the line (default: stderr, flushed)."""
+    writes the closing line (with `done`, or the last count). `write` takes the line (default:
+    stderr, flushed)."""
 
     def __init__(self, total: int, label: str, every: float = 60.0,
                  write: Callable[[str], None] | None = None,
@@ -75,7 +76,8 @@ class PeriodicLines:
         parts.append(timing)
         return " · ".join(parts)
 
-    def finish(self, what: str = "done") -> None:
+    def finish(self, what: str = "done", done: int | None = None) -> None:
+        self.done = self.done if done is None else done
         self.write(self.line(self.done, what, self.clock()))
 
 
@@ -98,5 +100,4 @@ def track(items: Iterable[T], total: int, description: str, every: float = 60.0,
         lines.update(count, describe(item) if describe else "")
         yield item
         count += 1
-    lines.done = count
-    lines.finish()
+    lines.finish(done=count)

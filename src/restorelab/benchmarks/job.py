@@ -167,20 +167,20 @@ def _progress(total: int, enabled: bool) -> tuple[Any, Any]:
         return None, lambda description: None
     from restorelab.progress_log import PeriodicLines, on_terminal
 
-    state = {"started": False, "done": 0}
+    state = {"started": False, "done": 0, "last": ""}
     if not on_terminal():
         lines = PeriodicLines(total, "benchmark")
 
         def advance_lines(description: str | None) -> None:
-            # Called before each restore: the count is of the ones done, the name the current.
-            if state["started"]:
-                state["done"] += 1
+            # Called before each restore, so the count is of the ones done. A line names the one
+            # done last: the slow method (BM3D uncached), not the next, often the instant noisy.
+            state["done"] += state["started"]
             state["started"] = True
-            if description is None:  # the end
-                lines.done = state["done"]
-                lines.finish()
-            else:
-                lines.update(state["done"], description)
+            if description is None:  # the end: the last restore is done too
+                lines.finish(done=state["done"])
+                return
+            lines.update(state["done"], state["last"])
+            state["last"] = description
 
         return None, advance_lines
 
