@@ -456,3 +456,35 @@ def test_one_decoder_reads_16_bit_gray_alpha_at_16_bits(tmp_path: Path) -> None:
     np.testing.assert_array_equal(image.alpha, alpha)
     training = read_image(tmp_path / "ga16.png", 1)
     assert training.dtype == torch.uint16 or training.max() > 255
+
+
+def test_a_failed_rewrite_of_metrics_csv_keeps_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lightning rewrites metrics.csv whole when a new metric appears (the first validation, the
+    # test), truncating it first: a job killed then lost every row logged so far.
+    import csv
+
+    from restorelab.loggers import RunCSVLogger
+
+    logger = RunCSVLogger(str(tmp_path), name="csv", version="")
+    logger.log_metrics({"train/loss": 0.5}, step=0)
+    logger.save()
+    path = tmp_path / "csv" / "metrics.csv"
+    history = path.read_bytes()
+    assert b"train/loss" in history
+
+    def fail(self, rows):  # the disk fills, or a signal lands, halfway through the rewrite
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", fail)
+    logger.log_metrics({"train/loss": 0.4, "val/psnr": 30.0}, step=1)
+    with pytest.raises(OSError):
+        logger.save()
+    assert path.read_bytes() == history
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.undo()
+    logger.save()
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["val/psnr"] for row in rows] == ["", "30.0"]

@@ -89,3 +89,64 @@ def test_resume_from_the_command_line(tmp_path: Path) -> None:
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["global_step"] == 4 and len(saved["resumes"]) == 1
     assert [row["epoch"] for row in _rows(run) if row.get("val/psnr")] == ["0", "1"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_new_job_in_a_folder_a_run_wrote_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    # `hydra.run.dir=` given twice: the second job replaced the first one's metrics.json,
+    # metrics.csv, image grids and .hydra/overrides.yaml (which `resume=` reads) before this.
+    run = tmp_path / "run"
+    overrides = [*CLI_TINY, "model.base_channels=4", "model.depth=2", "data.samples_per_epoch=4",
+                 f"hydra.run.dir={run}"]
+    first = run_cli("train.py", *overrides, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = _files(run)
+    assert "metrics.json" in before and ".hydra/overrides.yaml" in before
+    again = run_cli("train.py", *overrides, "seed=3", cwd=tmp_path)
+    assert again.returncode == 1
+    output = again.stdout + again.stderr
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "already holds a run" in errors[0], output[-2000:]
+    assert f"resume={run}" in errors[0]
+    after = _files(run)
+    logs = {name for name in after if name.endswith(".log") and name != "config_tree.log"}
+    assert logs and {k: v for k, v in after.items() if k not in logs} == {
+        k: v for k, v in before.items() if k not in logs}  # Hydra's job log is appended to
+
+
+def test_which_folders_hold_a_run(tmp_path: Path) -> None:
+    from restorelab.resume import output_subdir, previous_run
+
+    assert previous_run(tmp_path / "absent") is None and previous_run(tmp_path) is None
+    (tmp_path / "metrics.json").write_text('{"status": "not started", "signal": "SIGTERM"}')
+    assert previous_run(tmp_path) is None  # a multirun job stopped before it began
+    assert output_subdir(None, None, str(tmp_path)) == ".hydra"
+    (tmp_path / "metrics.json").write_text('{"status": "failed"}')
+    assert previous_run(tmp_path) == "metrics.json"
+    assert output_subdir(None, None, str(tmp_path)) is None  # Hydra saves nothing over it
+    (tmp_path / "metrics.json").unlink()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert previous_run(tmp_path) == "checkpoints/last.ckpt"
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("{}\n")
+    assert output_subdir(str(tmp_path), None, str(tmp_path)).startswith(".hydra/resumed/")
+
+
+def test_a_new_in_process_job_in_a_run_folder_is_refused(tmp_path: Path) -> None:
+    from restorelab.errors import ConfigError
+
+    run = tmp_path / "run"
+    first = run_train(run, [*TINY[:-1], "trainer.max_epochs=1"])
+    saved = (run / "metrics.json").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run_train(run, [*TINY[:-1], "trainer.max_epochs=1", "seed=5"])
+    assert (run / "metrics.json").read_bytes() == saved
+    # Resuming it in place still continues it.
+    resumed = run_train(run, [*TINY, f"ckpt_path={first['last_checkpoint']}"])
+    assert resumed["global_step"] == 8

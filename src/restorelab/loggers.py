@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import netrc
 import os
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+from restorelab.atomic import atomic_path, write_text_atomic
 
 
 def wandb_api_key_available() -> bool:
@@ -98,30 +102,75 @@ class RunCSVLogger(CSVLogger):
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None and self._continue_step is not None:
+        if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _ContinuedWriter(self.log_dir, self._continue_step)
+            if self._continue_step is not None:
+                self._experiment = _ContinuedWriter(self.log_dir, self._continue_step)
+            else:
+                self._experiment = _AtomicWriter(self.log_dir)
         return super().experiment
 
 
-class _ContinuedWriter(ExperimentWriter):
-    """An ExperimentWriter that keeps the rows of metrics.csv logged before `step`."""
+class _AtomicWriter(ExperimentWriter):
+    """Lightning's writer, with the files it writes whole replaced atomically on a local disk:
+    metrics.csv when a new metric appears (the first validation, the test) and hparams.yaml.
+    Lightning truncates and rewrites them in place, so a job killed then lost its whole history;
+    now it leaves the previous file. Rows are still appended in place between those rewrites."""
+
+    def _local(self) -> bool:
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(self._fs, LocalFileSystem)
+
+    def save(self) -> None:
+        keys = list(self.metrics_keys)
+        try:
+            super().save()
+        except BaseException:
+            # Lightning has taken the new keys already; the file kept its header, so the next
+            # save must rewrite it again (else rows with more columns than the header follow).
+            self.metrics_keys = keys
+            raise
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            rows = list(csv.DictReader(file))
+        self._write_rows(fieldnames, rows)
+
+    def _write_rows(self, fieldnames: list[str], rows: list[dict[str, Any]]) -> None:
+        if not self._local():
+            super()._rewrite_with_new_header(fieldnames)  # remote: fsspec's own writes
+            return
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.metrics_file_path, text.getvalue())
+
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        if not self._local():
+            super().log_hparams(params)
+            return
+        from lightning.pytorch.core.saving import save_hparams_to_yaml
+
+        self.hparams.update(params)
+        with atomic_path(os.path.join(self.log_dir, self.NAME_HPARAMS_FILE)) as tmp:
+            save_hparams_to_yaml(tmp, self.hparams)
+
+
+class _ContinuedWriter(_AtomicWriter):
+    """An `_AtomicWriter` that keeps the rows of metrics.csv logged before `step`."""
 
     def __init__(self, log_dir: str, step: int) -> None:
         self._step = step
         super().__init__(log_dir)
 
     def _check_log_dir_exists(self) -> None:  # Lightning's deletes metrics.csv
-        import csv
-
         if not self._fs.isfile(self.metrics_file_path):
             return
         with self._fs.open(self.metrics_file_path, "r", newline="") as file:
             reader = csv.DictReader(file)
             keys = list(reader.fieldnames or [])
             rows = [row for row in reader if int(float(row.get("step") or 0)) < self._step]
-        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        self._write_rows(keys, rows)
         self.metrics_keys = keys

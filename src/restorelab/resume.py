@@ -13,6 +13,7 @@ stopped it after the last `last.ckpt`).
 from __future__ import annotations
 
 import functools
+import json
 import time
 from pathlib import Path
 
@@ -42,13 +43,38 @@ def run_dir(resume: str | None, ckpt_path: str | None, new: str) -> str:
     return str(run) if run is not None else new
 
 
-def output_subdir(resume: str | None, ckpt_path: str | None, output_dir: str) -> str:
+def output_subdir(resume: str | None, ckpt_path: str | None, output_dir: str) -> str | None:
     """`hydra.output_subdir`: `.hydra`, or `.hydra/resumed/<time>` for a job that resumes in its
-    run's folder (not for one given a folder of its own with `hydra.run.dir=`)."""
+    run's folder (not for one given a folder of its own with `hydra.run.dir=`), or None (nothing
+    saved) for a new job pointed at a folder where another run already wrote."""
     run = in_place_run(resume, ckpt_path)
-    if run is None or run.resolve() != Path(output_dir).expanduser().resolve():
-        return ".hydra"
-    return f".hydra/resumed/{_started()}"
+    folder = Path(output_dir).expanduser()
+    if run is not None and run.resolve() == folder.resolve():
+        return f".hydra/resumed/{_started()}"
+    if previous_run(folder) is not None:
+        # The job refuses this folder as it starts (`restorelab.train`); Hydra must not replace
+        # the earlier run's .hydra/config.yaml and overrides.yaml first: `resume=` reads them.
+        return None
+    return ".hydra"
+
+
+def previous_run(folder: Path) -> str | None:
+    """What shows that a training job already wrote in `folder` (a checkpoint, its metrics.csv,
+    a metrics.json of a job that started), or None when a new job may use it."""
+    checkpoints = sorted((folder / "checkpoints").glob("*.ckpt"))
+    if checkpoints:
+        return f"checkpoints/{checkpoints[0].name}"
+    if (folder / "csv" / "metrics.csv").is_file():
+        return "csv/metrics.csv"
+    metrics = folder / "metrics.json"
+    if metrics.is_file():
+        try:
+            status = json.loads(metrics.read_text()).get("status")
+        except (OSError, ValueError, AttributeError):
+            status = None
+        if status != "not started":  # a multirun job a signal kept from starting wrote nothing
+            return "metrics.json"
+    return None
 
 
 @functools.cache

@@ -54,7 +54,7 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
         # What this job runs, where Hydra recorded the command line it was given.
         folder = Path(cfg.paths.output_dir) / record
         folder.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(resumed, folder / "config.yaml")
+        write_text_atomic(folder / "config.yaml", OmegaConf.to_yaml(resumed))
         write_text_atomic(folder / "overrides.yaml", OmegaConf.to_yaml(
             OmegaConf.create([*overrides, f"resume={run}"])))
     log.info("resuming %s from %s", run, resumed.ckpt_path)

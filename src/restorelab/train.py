@@ -16,6 +16,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from restorelab import interrupts
@@ -28,6 +29,7 @@ from restorelab.errors import ConfigError, TrainingInterrupted
 from restorelab.models.stats import example_input, macs_per_pixel
 from restorelab.module import DenoisingModule
 from restorelab.preflight import check_config, check_model, monitor_noisy_only
+from restorelab.resume import previous_run
 from restorelab.resumed_run import (
     finish_wandb,
     remember_wandb_run,
@@ -139,6 +141,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
     """Checks the config before anything is built; the step a run continued in its own folder
     resumes from (None for a new run)."""
+    _refuse_another_runs_folder(cfg, output_dir)
     print_config_tree(cfg, output_dir / "config_tree.log")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -159,6 +162,23 @@ def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
     if cfg.get("ckpt_path"):
         resume_wandb_run(cfg)
     return resumed_step
+
+
+def _refuse_another_runs_folder(cfg: DictConfig, output_dir: Path) -> None:
+    """A new job in a folder where a run already wrote (`hydra.run.dir=` given twice) would
+    replace its metrics, log and image grids: refused before anything is written. Resuming in
+    place (`resume=<run>`, or `ckpt_path=` one of the folder's checkpoints) continues it."""
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path and Path(ckpt_path).resolve().parent.parent == output_dir.resolve():
+        return
+    if getattr(rank_zero_only, "rank", 0) != 0:  # DDP ranks start in rank 0's folder
+        return
+    found = previous_run(output_dir)
+    if found is not None:
+        raise ConfigError(
+            f"{output_dir} already holds a run ({found}): continue it with resume={output_dir}, "
+            "or give this job a folder of its own (another hydra.run.dir, or none for a new one)"
+        )
 
 
 def _build(
