@@ -601,3 +601,25 @@ def test_train400_crops_holds_out_a_seeded_split_and_tests_on_bsd68(tmp_path: Pa
     other = Train400DataModule(data_dir=str(tmp_path / "train400"), split_seed=1)
     other.setup("fit")
     assert other.splits["val"] != val and other.splits["test"] == other.splits["val"]
+
+
+def test_a_folder_that_holds_a_report_is_refused_before_anything_runs(
+    tiny_sets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from restorelab.cli import main
+
+    output = tmp_path / "report"
+    output.mkdir()
+    (output / "results.json").write_text('{"mine": true}\n')
+    args = ["benchmark", "--sets", "tinygray", "--sigmas", "25", "--baselines", "noisy", "median",
+            "--root", str(tiny_sets), "--no-cache", "-o", str(output)]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "already holds a benchmark report" in error[0], error
+    assert "--overwrite" in error[0]
+    assert (output / "results.json").read_text() == '{"mine": true}\n'
+    assert sorted(p.name for p in output.iterdir()) == ["results.json"]
+    main([*args, "--overwrite"])
+    assert json.loads((output / "results.json").read_text())["sigmas"] == [25.0]

@@ -52,4 +52,4 @@ restorelab benchmark \
     --methods "faces U-Net (LFW faces)=$HERE/faces_unet.safetensors" \
               "photographs U-Net (natural_gray_sigma25)=experiments/natural_gray_sigma25/model.safetensors" \
     --sets "faces=$FACES" bsd68 --sigmas 25 --baselines noisy bm3d --root "$DATA" \
-    -o $HERE/benchmark
+    -o $HERE/benchmark --overwrite

@@ -47,4 +47,4 @@ for run in "$SWEEP"/objectives/* "$SWEEP"/n2v2; do
     methods+=("$name=$run")
 done
 restorelab benchmark --methods "${methods[@]}" --sets bsd68 --sigmas 25 \
-    --baselines noisy bm3d --root "$DATA" -o "$HERE/benchmark"
+    --baselines noisy bm3d --root "$DATA" -o "$HERE/benchmark" --overwrite

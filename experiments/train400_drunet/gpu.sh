@@ -94,7 +94,7 @@ evaluate() {
     local data=${DATA:-../shared/datasets}
     restorelab benchmark --methods "DRUNet-32 GPU (ours)=$folder/model.safetensors" \
         --sets bsd68 set12 --sigmas 15 25 50 --baselines noisy bm3d --root "$data" \
-        -o "$HERE/gpu_benchmark"
+        -o "$HERE/gpu_benchmark" --overwrite
 }
 
 case "${1:-}" in

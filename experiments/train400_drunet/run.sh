@@ -97,8 +97,8 @@ done
 #    rows, then sigma 5 and 10 (the low levels where blind nets fail) for the model and the input.
 restorelab benchmark --config $HERE/benchmark.yaml --root "$DATA"
 restorelab benchmark --methods "DRUNet-16 (ours)=$HERE/model.safetensors" --sets bsd68 set12 \
-    --sigmas 5 10 --baselines noisy --root "$DATA" -o $HERE/low_sigma
+    --sigmas 5 10 --baselines noisy --root "$DATA" -o $HERE/low_sigma --overwrite
 # The same at 15, 25, 50 with the x8 self-ensemble as rows of their own (8x the model's time).
 restorelab benchmark --methods "DRUNet-16 (ours)=$HERE/model.safetensors" --ensemble \
-    --sets bsd68 set12 --sigmas 15 25 50 --baselines noisy --root "$DATA" -o $HERE/benchmark_x8
+    --sets bsd68 set12 --sigmas 15 25 50 --baselines noisy --root "$DATA" -o $HERE/benchmark_x8 --overwrite
 python $HERE/training_curve.py

@@ -37,5 +37,5 @@ cp $RUN/metrics.json $HERE/stage1_run_metrics.json
 restorelab benchmark --config $HERE/benchmark.yaml --root "$DATA"
 #    The same net with the x8 self-ensemble as a row of its own (8x the model's time).
 restorelab benchmark --methods "DRUNet-16 sigma25 (ours)=$HERE/model.safetensors" --ensemble \
-    --sets bsd68 set12 --sigmas 25 --baselines noisy --root "$DATA" -o $HERE/benchmark_x8
+    --sets bsd68 set12 --sigmas 25 --baselines noisy --root "$DATA" -o $HERE/benchmark_x8 --overwrite
 python experiments/train400_drunet/training_curve.py train400_drunet_sigma25

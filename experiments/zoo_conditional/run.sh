@@ -47,4 +47,4 @@ for run in "$SWEEP"/families/* "$SWEEP"/drunet_blind "$SWEEP"/nafnet_map; do
     methods+=("$name=$run")
 done
 restorelab benchmark --methods "${methods[@]}" --sets bsd68 --sigmas 15 25 50 \
-    --baselines noisy bm3d --root "$DATA" -o "$HERE/benchmark"
+    --baselines noisy bm3d --root "$DATA" -o "$HERE/benchmark" --overwrite

@@ -15,6 +15,7 @@ to the directory the command runs from, like the command line's):
     ensemble: false               # true: every net also scored with the x8 self-ensemble
     baselines: [noisy, bm3d]
     output: experiments/benchmark_literature
+    overwrite: true               # this config regenerates its folder (else refused if present)
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class BenchmarkConfig:
     download: bool = False
     # Every net scored twice: as given, and with the x8 self-ensemble (a row "<name> x8").
     ensemble: bool = False
+    # Replace the report in an `output` folder that holds one (results.json); else refused.
+    overwrite: bool = False
 
 
 def load_config(path: str | Path, **overrides: Any) -> BenchmarkConfig:
@@ -218,6 +221,12 @@ def run_benchmark(config: BenchmarkConfig, progress: bool = True) -> dict[str, A
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise RestoreLabError(f"two methods share a name in {names}: label them NAME=PATH")
+    if config.output and (Path(config.output) / "results.json").exists() and not config.overwrite:
+        from restorelab.inference import OutputConflict
+
+        raise OutputConflict(  # before an hour of BM3D, not after it
+            f"{config.output} already holds a benchmark report (results.json): pass --overwrite "
+            "(overwrite: true in a config) to replace it, or choose another --output")
     cache_dir = Path(config.cache_dir or default_data_dir() / "benchmarks" / ".cache")
     cache = OutputCache(cache_dir if config.cache else None)
     total = sum(len(d.images) for d in sets) * len(config.sigmas) * len(methods)

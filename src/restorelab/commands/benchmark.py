@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--download", action="store_true", default=None,
                    help="fetch missing sets from their public releases first")
     p.add_argument("--output", "-o", help="report folder (default: logs/benchmark/<time>)")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace the report in an --output folder that already holds one")
     p.add_argument("--max-images", type=int, help="only the first N images of each set")
     p.add_argument("--cache-dir", help="BM3D outputs (default: data/benchmarks/.cache)")
     p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
 
     given = {key: getattr(args, key) for key in (
         "methods", "sets", "sigmas", "baselines", "protocol", "root", "download", "output",
-        "max_images", "cache_dir", "cache", "ensemble", "device")}
+        "max_images", "cache_dir", "cache", "ensemble", "device", "overwrite")}
     if args.config:
         config = load_config(args.config, **given)
     else:
