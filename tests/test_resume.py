@@ -138,7 +138,9 @@ def test_which_folders_hold_a_run(tmp_path: Path) -> None:
     assert output_subdir(str(tmp_path), None, str(tmp_path)).startswith(".hydra/resumed/")
 
 
-def test_a_new_in_process_job_in_a_run_folder_is_refused(tmp_path: Path) -> None:
+def test_a_new_in_process_job_in_a_run_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from restorelab.errors import ConfigError
 
     run = tmp_path / "run"
@@ -147,6 +149,13 @@ def test_a_new_in_process_job_in_a_run_folder_is_refused(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="already holds a run"):
         run_train(run, [*TINY[:-1], "trainer.max_epochs=1", "seed=5"])
     assert (run / "metrics.json").read_bytes() == saved
+    # A job Slurm requeued runs its command again in its folder (Lightning's own requeue then
+    # resumes from hpc_ckpt_*.ckpt): let through.
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    from restorelab.train import _refuse_another_runs_folder
+
+    _refuse_another_runs_folder(compose_train(run, TINY), run)
+    monkeypatch.delenv("SLURM_RESTART_COUNT")
     # Resuming it in place still continues it.
     resumed = run_train(run, [*TINY, f"ckpt_path={first['last_checkpoint']}"])
     assert resumed["global_step"] == 8

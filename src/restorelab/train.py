@@ -9,6 +9,7 @@ The Trainer it builds is `restorelab.run_trainer`, fitting and testing with it
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,8 @@ def _refuse_another_runs_folder(cfg: DictConfig, output_dir: Path) -> None:
         return
     if getattr(rank_zero_only, "rank", 0) != 0:  # DDP ranks start in rank 0's folder
         return
+    if os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0"):
+        return  # Slurm requeued this job into its folder: Lightning resumes from hpc_ckpt_*.ckpt
     found = previous_run(output_dir)
     if found is not None:
         raise ConfigError(
