@@ -154,7 +154,7 @@ def test_a_new_in_process_job_in_a_run_folder_is_refused(
     monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
     from restorelab.train import _refuse_another_runs_folder
 
-    _refuse_another_runs_folder(compose_train(run, TINY), run)
+    _refuse_another_runs_folder(run)
     monkeypatch.delenv("SLURM_RESTART_COUNT")
     # Resuming it in place still continues it.
     resumed = run_train(run, [*TINY, f"ckpt_path={first['last_checkpoint']}"])

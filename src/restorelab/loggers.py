@@ -138,14 +138,15 @@ class _AtomicWriter(ExperimentWriter):
         self._write_rows(fieldnames, rows)
 
     def _write_rows(self, fieldnames: list[str], rows: list[dict[str, Any]]) -> None:
-        if not self._local():
-            super()._rewrite_with_new_header(fieldnames)  # remote: fsspec's own writes
-            return
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
-        write_text_atomic(self.metrics_file_path, text.getvalue())
+        if self._local():
+            write_text_atomic(self.metrics_file_path, text.getvalue())
+        else:  # remote (fsspec): one write of the whole file, no rename to make it atomic
+            with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+                file.write(text.getvalue())
 
     def log_hparams(self, params: dict[str, Any]) -> None:
         if not self._local():

@@ -142,7 +142,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
     """Checks the config before anything is built; the step a run continued in its own folder
     resumes from (None for a new run)."""
-    _refuse_another_runs_folder(cfg, output_dir)
+    ckpt_path = cfg.get("ckpt_path")
+    in_place = bool(ckpt_path) and Path(ckpt_path).resolve().parent.parent == output_dir.resolve()
+    if not in_place:
+        _refuse_another_runs_folder(output_dir)
     print_config_tree(cfg, output_dir / "config_tree.log")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -153,9 +156,9 @@ def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
         )
     check_config(cfg)  # bad keys are one clear line before anything is built
     resumed_step = None  # the step a run continued in its own folder resumes from
-    if cfg.get("ckpt_path"):
-        step = check_resume_checkpoint(cfg.ckpt_path)
-        if Path(cfg.ckpt_path).resolve().parent.parent == output_dir.resolve():
+    if ckpt_path:
+        step = check_resume_checkpoint(ckpt_path)
+        if in_place:
             resumed_step = step
 
     if HydraConfig.initialized():
@@ -165,13 +168,10 @@ def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
     return resumed_step
 
 
-def _refuse_another_runs_folder(cfg: DictConfig, output_dir: Path) -> None:
+def _refuse_another_runs_folder(output_dir: Path) -> None:
     """A new job in a folder where a run already wrote (`hydra.run.dir=` given twice) would
-    replace its metrics, log and image grids: refused before anything is written. Resuming in
-    place (`resume=<run>`, or `ckpt_path=` one of the folder's checkpoints) continues it."""
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and Path(ckpt_path).resolve().parent.parent == output_dir.resolve():
-        return
+    replace its metrics, log and image grids: refused before anything is written. (Resuming in
+    place, `resume=<run>` or `ckpt_path=` one of the folder's checkpoints, does not come here.)"""
     if getattr(rank_zero_only, "rank", 0) != 0:  # DDP ranks start in rank 0's folder
         return
     if os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0"):
