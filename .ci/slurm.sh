@@ -65,7 +65,8 @@ write_config() {
     done
     # No cgroups (a container has no delegated cgroup tree): processes are tracked through
     # /proc, tasks are not pinned. A run that gets SIGTERM (scancel) saves its state and exits
-    # well inside KillWait, after which Slurm sends SIGKILL.
+    # well inside KillWait, after which Slurm sends SIGKILL. A requeued job may start again once
+    # its credential has expired (cred_expire, 120 s by default): 10 s keeps the requeue test short.
     cat >"$CONF.tmp" <<EOF
 # Written by .ci/slurm.sh: a private one-machine cluster for RestoreLab's cluster tests.
 ClusterName=restorelab
@@ -75,7 +76,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$DIR/munge.socket
+AuthInfo=socket=$DIR/munge.socket,cred_expire=10
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/%n
 SlurmctldPidFile=$DIR/slurmctld.pid

@@ -213,6 +213,59 @@ def test_jobs_that_slurm_stops_are_reported_missing_not_crashed(
     assert "failed" not in table
 
 
+@pytest.mark.slow
+def test_a_job_requeued_at_the_time_limit_warning_continues_from_its_checkpoint(
+    slurm: dict[str, str], tmp_path: Path
+) -> None:
+    """With requeues asked for (`hydra.launcher.max_num_timeout`), Slurm's warning before the time
+    limit stops the run at a checkpoint, the job is requeued, and the requeued job continues from
+    that step in its folder: one history, no epoch trained twice, the multirun ends as done."""
+    env = _env(tmp_path, slurm)
+    epochs = 40  # 4 steps each: long enough that the warning comes mid-run on any machine
+    multirun = _start(
+        "train.py", "-m", f"trainer.max_epochs={epochs}", "seed=0,1", *SLURM_JOB,
+        "hydra.launcher.max_num_timeout=2", "trainer=cpu", "data.patch_size=32",
+        "data.eval_size=64", "data.batch_size=2", "data.samples_per_epoch=8",
+        "model.base_channels=8", "callbacks.rich_progress_bar=null",
+        "callbacks.model_summary=null", "callbacks.image_grid=null",
+        cwd=tmp_path, env=env,
+    )
+    multiruns = tmp_path / "logs" / "train" / "multiruns"
+    try:
+        _wait_for("*/1/csv/metrics.csv", multiruns, "job 1 training")
+        job_id = _wait_for("*/.submitit/*_1", multiruns, "job 1 submitted").name
+        subprocess.run(["scancel", "--signal=USR2", job_id], env=env, check=True, timeout=60)
+        result = _finish(multirun)
+    finally:
+        if multirun.poll() is None:
+            multirun.kill()
+        for slurm_dir in multiruns.glob("*/.submitit/*_*"):
+            subprocess.run(["scancel", slurm_dir.name], env=env, capture_output=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    (sweep_dir,) = multiruns.iterdir()
+    run = sweep_dir / "1"
+    metrics = _metrics(run)
+    assert (metrics["status"], metrics["global_step"]) == ("completed", 4 * epochs), metrics
+    (resumed,) = metrics["resumes"]  # requeued once, from the checkpoint the warning saved
+    assert resumed["checkpoint"] == str(run / "checkpoints" / "interrupted.ckpt")
+    assert resumed["previous_status"] == "interrupted"
+    assert 0 < resumed["global_step"] < 4 * epochs
+    # One history: each epoch validated once, in order (a job trained again from step 0 would
+    # have restarted the file, or repeated the first epochs). A warning that came during an
+    # epoch's validation leaves that epoch unvalidated: Lightning resumes at the next epoch.
+    rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
+    validated = [int(r["epoch"]) for r in rows if r.get("val/psnr")]
+    assert validated == sorted(set(validated)), validated
+    step = resumed["global_step"]
+    assert set(range(epochs)) - set(validated) <= ({step // 4 - 1} if step % 4 == 0 else set())
+    logs = sweep_dir / ".submitit" / job_id
+    slurm_log = "".join(path.read_text() for path in sorted(logs.glob(f"{job_id}_0_log.*")))
+    assert "requeueing the job" in slurm_log, slurm_log[-3000:]
+    assert "Slurm requeued this job (SLURM_RESTART_COUNT=1): it continues from" in slurm_log
+    assert _metrics(sweep_dir / "0")["status"] == "completed"  # the other job, not warned
+
+
 # ------------------------------------------------------------------ two nodes, one machine
 # Whole test images, 4 of them: the two ranks score 2 each (coffee and hubble_deep_field on
 # rank 0, gravel and moon on rank 1). Their noisy PSNRs are 21.3 and 20.2 dB, the four together

@@ -138,9 +138,7 @@ def test_which_folders_hold_a_run(tmp_path: Path) -> None:
     assert output_subdir(str(tmp_path), None, str(tmp_path)).startswith(".hydra/resumed/")
 
 
-def test_a_new_in_process_job_in_a_run_folder_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_new_in_process_job_in_a_run_folder_is_refused(tmp_path: Path) -> None:
     from restorelab.errors import ConfigError
 
     run = tmp_path / "run"
@@ -149,13 +147,44 @@ def test_a_new_in_process_job_in_a_run_folder_is_refused(
     with pytest.raises(ConfigError, match="already holds a run"):
         run_train(run, [*TINY[:-1], "trainer.max_epochs=1", "seed=5"])
     assert (run / "metrics.json").read_bytes() == saved
-    # A job Slurm requeued runs its command again in its folder (Lightning's own requeue then
-    # resumes from hpc_ckpt_*.ckpt): let through.
-    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
-    from restorelab.train import _refuse_another_runs_folder
-
-    _refuse_another_runs_folder(run)
-    monkeypatch.delenv("SLURM_RESTART_COUNT")
     # Resuming it in place still continues it.
     resumed = run_train(run, [*TINY, f"ckpt_path={first['last_checkpoint']}"])
     assert resumed["global_step"] == 8
+
+
+def test_a_job_slurm_requeued_continues_from_its_newest_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A requeued job (a preemption, a node failure, the time-limit warning) runs its command
+    again in its folder: it continues from its own checkpoint instead of being refused or
+    training again from step 0, and the weights it was first started from are not loaded."""
+    import os
+
+    from restorelab.errors import ConfigError
+    from restorelab.train import _requeued_checkpoint
+
+    run = tmp_path / "run"
+    first = run_train(run, [*TINY[:-1], "trainer.max_epochs=1"])
+    assert _requeued_checkpoint(run) is None  # not requeued: a new job here is refused
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    last = run / "checkpoints" / "last.ckpt"
+    assert _requeued_checkpoint(run) == last
+    interrupted = run / "checkpoints" / "interrupted.ckpt"
+    interrupted.write_bytes(last.read_bytes())
+    os.utime(last, (1e9, 1e9))  # interrupted.ckpt is newer: the warning saved it after last.ckpt
+    assert _requeued_checkpoint(run) == interrupted
+    interrupted.unlink()
+    hpc = run / "hpc_ckpt_1.ckpt"  # Lightning's own requeue saved the newest state: its turn
+    hpc.write_bytes(b"")
+    assert _requeued_checkpoint(run) is None
+    hpc.unlink()
+
+    weights = first["best_checkpoint"]  # given to the first job; the checkpoint supersedes it
+    again = run_train(run, [*TINY, f"init_weights={weights}"])
+    assert again["global_step"] == 8
+    (resumed,) = again["resumes"]
+    assert (resumed["checkpoint"], resumed["global_step"]) == (str(last), 4)
+    assert resumed["previous_status"] == "completed"
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run_train(run, TINY)

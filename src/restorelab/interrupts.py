@@ -31,6 +31,12 @@ _previous: dict[int, Any] = {}
 _told: object = None  # the Lightning handler that already knows of the signal
 
 
+class RunStopped(SystemExit):
+    """A signal stopped a training run after `checkpoints/interrupted.ckpt` was saved: exits with
+    128 + the signal's number. Slurm's launcher requeues such a job when its time-limit warning
+    stopped it (`hydra.launcher.max_num_timeout` above 0), and the requeued job continues there."""
+
+
 class SignalReceived(SystemExit):
     """A stop signal came before the job reached a point where Lightning would have acted on it;
     exits with 128 + the signal's number if nothing catches it."""

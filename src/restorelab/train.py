@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from restorelab import interrupts
 from restorelab.callbacks import EMAWeights
@@ -142,7 +142,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
     """Checks the config before anything is built; the step a run continued in its own folder
     resumes from (None for a new run)."""
-    ckpt_path = cfg.get("ckpt_path")
+    ckpt_path = cfg.get("ckpt_path") or _requeued_checkpoint(output_dir)
+    if ckpt_path and not cfg.get("ckpt_path"):
+        log.info("Slurm requeued this job (SLURM_RESTART_COUNT=%s): it continues from %s",
+                 os.environ.get("SLURM_RESTART_COUNT"), ckpt_path)
+        with open_dict(cfg):  # the checkpoint holds the whole state: init_weights is spent
+            cfg.ckpt_path = str(ckpt_path)
+            cfg.init_weights = None
     in_place = bool(ckpt_path) and Path(ckpt_path).resolve().parent.parent == output_dir.resolve()
     if not in_place:
         _refuse_another_runs_folder(output_dir)
@@ -168,14 +174,39 @@ def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
     return resumed_step
 
 
+def _requeued() -> bool:
+    """Whether Slurm requeued this job (`SLURM_RESTART_COUNT` above 0): its command runs again,
+    in the same folder when the folder was fixed (a multirun's job, `hydra.run.dir=`)."""
+    return os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
+
+
+def _requeued_checkpoint(output_dir: Path) -> Path | None:
+    """The checkpoint a job Slurm requeued continues from when it was given none: the newer of
+    its `checkpoints/last.ckpt` and `interrupted.ckpt` (saved when Slurm's time-limit warning or
+    a preemption stopped it). None for a job that was not requeued, that saved no checkpoint
+    before it stopped (it starts again), or whose newest state is Lightning's own requeue
+    checkpoint (`hpc_ckpt_*.ckpt`), which Lightning resumes from by itself."""
+    if not _requeued():
+        return None
+    saved = [output_dir / "checkpoints" / name for name in ("last.ckpt", "interrupted.ckpt")]
+    saved = [path for path in saved if path.is_file()]
+    if not saved:
+        return None
+    newest = max(saved, key=lambda path: path.stat().st_mtime)
+    hpc = [path.stat().st_mtime for path in output_dir.glob("hpc_ckpt_*.ckpt")]
+    if hpc and max(hpc) >= newest.stat().st_mtime:
+        return None
+    return newest
+
+
 def _refuse_another_runs_folder(output_dir: Path) -> None:
     """A new job in a folder where a run already wrote (`hydra.run.dir=` given twice) would
     replace its metrics, log and image grids: refused before anything is written. (Resuming in
     place, `resume=<run>` or `ckpt_path=` one of the folder's checkpoints, does not come here.)"""
     if getattr(rank_zero_only, "rank", 0) != 0:  # DDP ranks start in rank 0's folder
         return
-    if os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0"):
-        return  # Slurm requeued this job into its folder: Lightning resumes from hpc_ckpt_*.ckpt
+    if _requeued():
+        return  # the same job again: it continues from its checkpoint, or starts over
     found = previous_run(output_dir)
     if found is not None:
         raise ConfigError(
@@ -240,7 +271,7 @@ def main(cfg: DictConfig) -> float | None:
         result = run(cfg)
     except TrainingInterrupted as error:
         log.error("interrupted: %s", error)
-        raise SystemExit(error.exit_code) from None
+        raise interrupts.RunStopped(error.exit_code) from None
     except (RestoreLabError, ValueError, InstantiationException) as error:
         if full:
             raise

@@ -13,8 +13,10 @@ Hydra loads launchers from the `hydra_plugins` namespace only, hence this module
 - Inside a job, Slurm's warning before the time limit (submitit asks for SIGUSR2 `signal_delay_s`
   seconds ahead) stops the run as SIGTERM does: `checkpoints/interrupted.ckpt` is saved and
   `metrics.json` says "interrupted", so a job out of time reads as stopped, not as a crash.
-  (Submitit, with `max_num_timeout: 0`, would fail it mid-step; a `max_num_timeout` above 0
-  keeps submitit's requeue.)
+  (Submitit, with `max_num_timeout: 0`, would fail it mid-step.) With `max_num_timeout` above 0
+  the job is then requeued, as submitit does, and the requeued job continues from that
+  checkpoint instead of starting over (submitit's requeue came mid-step, and the job trained
+  again from step 0 in its folder).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from hydra.core.singleton import Singleton
@@ -42,6 +45,7 @@ except ImportError:  # no `sweeps` extra: nothing to extend, and nothing for Hyd
     _Submitit = object  # type: ignore[assignment,misc]
 
 from restorelab.errors import ConfigError, RestoreLabError
+from restorelab.interrupts import RunStopped, SignalReceived
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +73,25 @@ class SlurmLauncher(_Submitit):
     described in this module's docstring; its config keys are submitit's."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:  # runs inside the Slurm job
-        if not self.params.get("max_num_timeout"):  # no requeue asked for: stop and keep state
-            signal.signal(signal.SIGUSR2, _stop_as_sigterm)
-        return super().__call__(*args, **kwargs)
+        # Slurm's warning stops the run where it is, interrupted.ckpt saved. With requeues asked
+        # for, submitit's own handler (which requeues the job and exits at once, mid-step) runs
+        # after that stop, and the requeued job continues from the checkpoint (restorelab.train).
+        requeue = signal.getsignal(signal.SIGUSR2) if self.params.get("max_num_timeout") else None
+        warned: list[int] = []
+
+        def warning(signum: int, frame: FrameType | None) -> None:
+            warned.append(signum)
+            _stop_as_sigterm(signum, frame)
+
+        signal.signal(signal.SIGUSR2, warning)
+        try:
+            return super().__call__(*args, **kwargs)
+        except (RunStopped, SignalReceived):  # the run stopped (saved), or before it began
+            if warned and callable(requeue):
+                log.warning("Slurm's time-limit warning stopped the run: requeueing the job, which "
+                            "continues from its checkpoint")
+                requeue(signal.SIGUSR2, None)  # checkpoints this call, requeues, and exits
+            raise
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
