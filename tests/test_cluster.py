@@ -33,6 +33,11 @@ SLURM_DIR = Path(os.environ.get("RESTORELAB_SLURM_DIR", "/tmp/restorelab-slurm")
 # A job of the test cluster: one of its two CPUs, a little memory, no GPU (trainer=cpu).
 SLURM_JOB = ["launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
              "hydra.launcher.timeout_min=10"]
+# A small training job on the CPU: 4 steps an epoch, each epoch validated on 64 x 64 images.
+SMALL_TRAINING = ["trainer=cpu", "data.patch_size=32", "data.eval_size=64", "data.batch_size=2",
+                  "data.samples_per_epoch=8", "model.base_channels=8",
+                  "callbacks.rich_progress_bar=null", "callbacks.model_summary=null",
+                  "callbacks.image_grid=null"]
 # Generous: a loaded 2-core machine runs these in tens of seconds, a hang would run forever.
 TIMEOUT = 600
 
@@ -130,6 +135,14 @@ def _wait_for(pattern: str, root: Path, what: str, timeout: float = TIMEOUT) -> 
     pytest.fail(f"{what}: nothing matched {root}/{pattern} within {timeout} s")
 
 
+def _stop_all(multirun: subprocess.Popen, multiruns: Path, env: dict[str, str]) -> None:
+    """Kills the multirun and cancels its Slurm jobs, should the test have failed first."""
+    if multirun.poll() is None:
+        multirun.kill()
+    for slurm_dir in multiruns.glob("*/.submitit/*_*"):
+        subprocess.run(["scancel", slurm_dir.name], env=env, capture_output=True, timeout=60)
+
+
 def _metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
@@ -174,10 +187,7 @@ def test_jobs_that_slurm_stops_are_reported_missing_not_crashed(
     Slurm sends before a time limit (SIGUSR2, `scancel --signal`), job 2 is cancelled."""
     env = _env(tmp_path, slurm)
     multirun = _start(
-        "train.py", "-m", "trainer.max_epochs=1,10000,10000", *SLURM_JOB, "trainer=cpu",
-        "data.patch_size=32", "data.eval_size=64", "data.batch_size=2", "data.samples_per_epoch=8",
-        "model.base_channels=8", "callbacks.rich_progress_bar=null",
-        "callbacks.model_summary=null", "callbacks.image_grid=null",
+        "train.py", "-m", "trainer.max_epochs=1,10000,10000", *SLURM_JOB, *SMALL_TRAINING,
         cwd=tmp_path, env=env,
     )
     multiruns = tmp_path / "logs" / "train" / "multiruns"
@@ -189,10 +199,7 @@ def test_jobs_that_slurm_stops_are_reported_missing_not_crashed(
             subprocess.run(["scancel", *stop, slurm_dir.name], env=env, check=True, timeout=60)
         result = _finish(multirun)
     finally:
-        if multirun.poll() is None:
-            multirun.kill()
-        for slurm_dir in multiruns.glob("*/.submitit/*_*"):
-            subprocess.run(["scancel", slurm_dir.name], env=env, capture_output=True, timeout=60)
+        _stop_all(multirun, multiruns, env)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
     assert "2 of 3 Slurm jobs did not finish" in output, output[-3000:]
@@ -224,11 +231,7 @@ def test_a_job_requeued_at_the_time_limit_warning_continues_from_its_checkpoint(
     epochs = 40  # 4 steps each: long enough that the warning comes mid-run on any machine
     multirun = _start(
         "train.py", "-m", f"trainer.max_epochs={epochs}", "seed=0,1", *SLURM_JOB,
-        "hydra.launcher.max_num_timeout=2", "trainer=cpu", "data.patch_size=32",
-        "data.eval_size=64", "data.batch_size=2", "data.samples_per_epoch=8",
-        "model.base_channels=8", "callbacks.rich_progress_bar=null",
-        "callbacks.model_summary=null", "callbacks.image_grid=null",
-        cwd=tmp_path, env=env,
+        "hydra.launcher.max_num_timeout=2", *SMALL_TRAINING, cwd=tmp_path, env=env,
     )
     multiruns = tmp_path / "logs" / "train" / "multiruns"
     try:
@@ -237,10 +240,7 @@ def test_a_job_requeued_at_the_time_limit_warning_continues_from_its_checkpoint(
         subprocess.run(["scancel", "--signal=USR2", job_id], env=env, check=True, timeout=60)
         result = _finish(multirun)
     finally:
-        if multirun.poll() is None:
-            multirun.kill()
-        for slurm_dir in multiruns.glob("*/.submitit/*_*"):
-            subprocess.run(["scancel", slurm_dir.name], env=env, capture_output=True, timeout=60)
+        _stop_all(multirun, multiruns, env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     (sweep_dir,) = multiruns.iterdir()
