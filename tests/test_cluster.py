@@ -261,9 +261,74 @@ def test_a_job_requeued_at_the_time_limit_warning_continues_from_its_checkpoint(
     assert set(range(epochs)) - set(validated) <= ({step // 4 - 1} if step % 4 == 0 else set())
     logs = sweep_dir / ".submitit" / job_id
     slurm_log = "".join(path.read_text() for path in sorted(logs.glob(f"{job_id}_0_log.*")))
-    assert "requeueing the job" in slurm_log, slurm_log[-3000:]
+    assert "Requeued job" in slurm_log, slurm_log[-3000:]  # submitit's line
     assert "Slurm requeued this job (SLURM_RESTART_COUNT=1): it continues from" in slurm_log
     assert _metrics(sweep_dir / "0")["status"] == "completed"  # the other job, not warned
+
+
+# A Slurm job's process, without Slurm: the launcher's __call__ around a run that stops on
+# SIGTERM (as train.main does), with a stand-in for submitit's SIGUSR2 handler.
+_WARNED_JOB = """
+import logging, os, signal, sys, time
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as Submitit
+from hydra_plugins.restorelab_launchers.slurm import SlurmLauncher
+from restorelab import interrupts
+
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+max_num_timeout, send, handler_fails = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+late = int(sys.argv[4])  # seconds the stop takes (the step, the checkpoint's save)
+
+def submitit_handler(signum, frame):  # what submitit installs: requeue, then exit
+    print("handler called; the run had stopped:", interrupts.received() == "SIGTERM", flush=True)
+    if handler_fails:
+        raise RuntimeError("Job not requeued because: timed-out too many times.")
+    print("requeued", flush=True)
+    sys.exit(255)
+
+def run(self, *args):  # the job: trains until a stop signal, then stops as train.main does
+    os.kill(os.getpid(), getattr(signal, send))
+    for _ in range(200):
+        if interrupts.received():
+            time.sleep(late)
+            print("run stopped", flush=True)
+            raise interrupts.RunStopped(143)
+        time.sleep(0.01)
+    return "completed"
+
+signal.signal(signal.SIGUSR2, submitit_handler)
+Submitit.__call__ = run
+SlurmLauncher(max_num_timeout=max_num_timeout, signal_delay_s=31)()  # a fallback after 1 s
+"""
+
+
+@pytest.mark.parametrize(
+    ("max_num_timeout", "send", "handler_fails", "late", "exit_code", "lines", "absent"),
+    [
+        (2, "SIGUSR2", "0", 0, 255, ["run stopped\nhandler called; the run had stopped: True",
+                                     "requeued"], []),
+        (2, "SIGUSR2", "1", 0, 143, ["the job is not requeued (Job not requeued because: timed-out"],
+         ["requeued\n"]),
+        # A stop that outlasts the warning's margin: requeued as submitit would, mid-stop.
+        (2, "SIGUSR2", "0", 20, 255, ["handler called", "requeued"], ["run stopped"]),
+        (0, "SIGUSR2", "0", 0, 143, [], ["handler called"]),  # no requeues asked for: stop, keep
+        (2, "SIGTERM", "0", 0, 143, [], ["handler called"]),  # scancel: stopped, not requeued
+    ],
+    ids=["requeued-after-the-stop", "last-time-out", "late-stop", "no-requeues", "cancelled"],
+)
+def test_the_time_limit_warning_stops_the_run_before_submitit_requeues_it(
+    tmp_path: Path, max_num_timeout: int, send: str, handler_fails: str, late: int,
+    exit_code: int, lines: list[str], absent: list[str],
+) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(_WARNED_JOB)
+    command = [sys.executable, str(script), str(max_num_timeout), send, handler_fails, str(late)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == exit_code, output[-3000:]
+    for line in lines:
+        assert line in output, output[-3000:]
+    for line in absent:
+        assert line not in output, output[-3000:]
 
 
 # ------------------------------------------------------------------ two nodes, one machine

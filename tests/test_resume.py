@@ -173,6 +173,14 @@ def test_a_job_slurm_requeued_continues_from_its_newest_checkpoint(
     interrupted.write_bytes(last.read_bytes())
     os.utime(last, (1e9, 1e9))  # interrupted.ckpt is newer: the warning saved it after last.ckpt
     assert _requeued_checkpoint(run) == interrupted
+    # Started with ckpt_path= one of this folder's checkpoints: the newest state, not that one
+    # again at each requeue; a checkpoint of another run is the job's own business.
+    older = run / "checkpoints" / "older.ckpt"
+    older.write_bytes(b"")
+    os.utime(older, (1e8, 1e8))
+    assert _requeued_checkpoint(run, str(older)) == interrupted
+    assert _requeued_checkpoint(run, str(tmp_path / "other" / "checkpoints" / "last.ckpt")) is None
+    older.unlink()
     interrupted.unlink()
     hpc = run / "hpc_ckpt_1.ckpt"  # Lightning's own requeue saved the newest state: its turn
     hpc.write_bytes(b"")

@@ -142,8 +142,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def _prepare(cfg: DictConfig, output_dir: Path) -> int | None:
     """Checks the config before anything is built; the step a run continued in its own folder
     resumes from (None for a new run)."""
-    ckpt_path = cfg.get("ckpt_path") or _requeued_checkpoint(output_dir)
-    if ckpt_path and not cfg.get("ckpt_path"):
+    ckpt_path = _requeued_checkpoint(output_dir, cfg.get("ckpt_path")) or cfg.get("ckpt_path")
+    if ckpt_path and str(ckpt_path) != str(cfg.get("ckpt_path")):
         log.info("Slurm requeued this job (SLURM_RESTART_COUNT=%s): it continues from %s",
                  os.environ.get("SLURM_RESTART_COUNT"), ckpt_path)
         with open_dict(cfg):  # the checkpoint holds the whole state: init_weights is spent
@@ -180,15 +180,21 @@ def _requeued() -> bool:
     return os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
 
 
-def _requeued_checkpoint(output_dir: Path) -> Path | None:
-    """The checkpoint a job Slurm requeued continues from when it was given none: the newer of
-    its `checkpoints/last.ckpt` and `interrupted.ckpt` (saved when Slurm's time-limit warning or
-    a preemption stopped it). None for a job that was not requeued, that saved no checkpoint
-    before it stopped (it starts again), or whose newest state is Lightning's own requeue
-    checkpoint (`hpc_ckpt_*.ckpt`), which Lightning resumes from by itself."""
+def _requeued_checkpoint(output_dir: Path, given: str | None = None) -> Path | None:
+    """The checkpoint a job Slurm requeued continues from: the newest of its own
+    `checkpoints/last.ckpt` and `interrupted.ckpt` (saved when Slurm's time-limit warning or a
+    preemption stopped it), and the `ckpt_path` it was started with when that is one of this
+    folder's (a job given an older checkpoint does not go back to it at each requeue).
+
+    None for a job that was not requeued, one given a checkpoint of another run, one that saved
+    no checkpoint before it stopped (it starts again), or one whose newest state is Lightning's
+    own requeue checkpoint (`hpc_ckpt_*.ckpt`), which Lightning resumes from by itself."""
     if not _requeued():
         return None
+    if given and Path(given).resolve().parent.parent != output_dir.resolve():
+        return None
     saved = [output_dir / "checkpoints" / name for name in ("last.ckpt", "interrupted.ckpt")]
+    saved += [Path(given)] if given else []
     saved = [path for path in saved if path.is_file()]
     if not saved:
         return None
@@ -261,11 +267,13 @@ def main(cfg: DictConfig) -> float | None:
 
     interrupts.install()  # kept for the process: every later job of a multirun shares it
     stopped_by = interrupts.received()
-    if stopped_by is not None:  # came between two jobs of a multirun
-        write_metrics(Path(cfg.paths.output_dir) / "metrics.json",
-                      {"status": "not started", "signal": stopped_by})
-        log.error("not started: %s came before this job of the multirun", stopped_by)
-        raise SystemExit(SIGNAL_EXIT[stopped_by])
+    if stopped_by is not None:  # came between two jobs of a multirun, or as a job began
+        output_dir = Path(cfg.paths.output_dir)
+        if previous_run(output_dir) is None:  # a requeued job's folder keeps its run's record
+            write_metrics(output_dir / "metrics.json",
+                          {"status": "not started", "signal": stopped_by})
+        log.error("not started: %s came before this job began", stopped_by)
+        raise interrupts.SignalReceived(stopped_by)
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         result = run(cfg)

@@ -45,7 +45,7 @@ except ImportError:  # no `sweeps` extra: nothing to extend, and nothing for Hyd
     _Submitit = object  # type: ignore[assignment,misc]
 
 from restorelab.errors import ConfigError, RestoreLabError
-from restorelab.interrupts import RunStopped, SignalReceived
+from restorelab import interrupts
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +76,28 @@ class SlurmLauncher(_Submitit):
         # Slurm's warning stops the run where it is, interrupted.ckpt saved. With requeues asked
         # for, submitit's own handler (which requeues the job and exits at once, mid-step) runs
         # after that stop, and the requeued job continues from the checkpoint (restorelab.train).
+        interrupts.install()  # a warning while Hydra composes the job is not lost
         requeue = signal.getsignal(signal.SIGUSR2) if self.params.get("max_num_timeout") else None
+        requeue = requeue if callable(requeue) else None
         warned: list[int] = []
 
         def warning(signum: int, frame: FrameType | None) -> None:
+            if requeue is not None and not warned:
+                # Should the stop not finish in time (a slow step, a slow disk), requeue as
+                # submitit would, 30 s before Slurm's limit: the job must not end as TIMEOUT.
+                delay = int(self.params.get("signal_delay_s") or 90)
+                signal.signal(signal.SIGALRM, lambda *_: _requeue(requeue, "the stop was late"))
+                signal.alarm(max(delay - 30, 1))
             warned.append(signum)
             _stop_as_sigterm(signum, frame)
 
         signal.signal(signal.SIGUSR2, warning)
         try:
             return super().__call__(*args, **kwargs)
-        except (RunStopped, SignalReceived):  # the run stopped (saved), or before it began
-            if warned and callable(requeue):
-                log.warning("Slurm's time-limit warning stopped the run: requeueing the job, which "
-                            "continues from its checkpoint")
-                requeue(signal.SIGUSR2, None)  # checkpoints this call, requeues, and exits
+        except (interrupts.RunStopped, interrupts.SignalReceived):  # stopped, state saved
+            if warned and requeue is not None:
+                signal.alarm(0)
+                _requeue(requeue, "the run stopped at its checkpoint")
             raise
 
     def launch(
@@ -234,6 +241,18 @@ def _run_status(run_dir: Path) -> str:
     except (OSError, ValueError):
         return ""
     return f"; its metrics.json says {metrics.get('status')} at step {metrics.get('global_step')}"
+
+
+def _requeue(handler: Any, why: str) -> None:
+    """Submitit's handler for Slurm's warning: pickles the job, requeues it and exits. When it
+    cannot (the last time-out `max_num_timeout` allows, a failed `scontrol requeue`), the job
+    ends as a stopped one, its metrics.json "interrupted", as without requeues."""
+    try:
+        handler(signal.SIGUSR2, None)
+    except Exception as error:  # submitit's UncompletedJobError, scontrol's CalledProcessError
+        log.warning("Slurm's time-limit warning: the job is not requeued (%s)", error)
+    else:  # on a DDP rank other than 0 submitit's handler returns: rank 0 requeues the job
+        log.info("Slurm's time-limit warning (%s): rank 0 requeues the job", why)
 
 
 def _stop_as_sigterm(signum: int, frame: object) -> None:
