@@ -295,7 +295,8 @@ def run(self, *args):  # the job: trains until a stop signal, then stops as trai
         time.sleep(0.01)
     return "completed"
 
-signal.signal(signal.SIGUSR2, submitit_handler)
+warning = "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")  # as submitit reads it
+signal.signal(getattr(signal, warning), submitit_handler)
 Submitit.__call__ = run
 SlurmLauncher(max_num_timeout=max_num_timeout, signal_delay_s=31)()  # a fallback after 1 s
 """
@@ -312,8 +313,12 @@ SlurmLauncher(max_num_timeout=max_num_timeout, signal_delay_s=31)()  # a fallbac
         (2, "SIGUSR2", "0", 20, 255, ["handler called", "requeued"], ["run stopped"]),
         (0, "SIGUSR2", "0", 0, 143, [], ["handler called"]),  # no requeues asked for: stop, keep
         (2, "SIGTERM", "0", 0, 143, [], ["handler called"]),  # scancel: stopped, not requeued
+        # SUBMITIT_PREEMPT_SIGNAL=USR1: submitit asks Slurm for SIGUSR1 and handles that one.
+        (2, "SIGUSR1", "0", 0, 255, ["run stopped\nhandler called; the run had stopped: True",
+                                     "requeued"], []),
     ],
-    ids=["requeued-after-the-stop", "last-time-out", "late-stop", "no-requeues", "cancelled"],
+    ids=["requeued-after-the-stop", "last-time-out", "late-stop", "no-requeues", "cancelled",
+         "other-signal"],
 )
 def test_the_time_limit_warning_stops_the_run_before_submitit_requeues_it(
     tmp_path: Path, max_num_timeout: int, send: str, handler_fails: str, late: int,
@@ -322,7 +327,11 @@ def test_the_time_limit_warning_stops_the_run_before_submitit_requeues_it(
     script = tmp_path / "job.py"
     script.write_text(_WARNED_JOB)
     command = [sys.executable, str(script), str(max_num_timeout), send, handler_fails, str(late)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    env = {**os.environ, "SUBMITIT_PREEMPT_SIGNAL": send.removeprefix("SIG")}
+    if send == "SIGTERM":
+        del env["SUBMITIT_PREEMPT_SIGNAL"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env=env)
     output = done.stdout + done.stderr
     assert done.returncode == exit_code, output[-3000:]
     for line in lines:

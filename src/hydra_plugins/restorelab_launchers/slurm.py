@@ -10,8 +10,8 @@ Hydra loads launchers from the `hydra_plugins` namespace only, hence this module
   raised at the first failed job while the others still ran. Here the multirun returns when all
   jobs ended, with one line naming the ones that did not finish; `sweep.py` then reports the
   study, the unfinished jobs listed as missing.
-- Inside a job, Slurm's warning before the time limit (submitit asks for SIGUSR2 `signal_delay_s`
-  seconds ahead) stops the run as SIGTERM does: `checkpoints/interrupted.ckpt` is saved and
+- Inside a job, Slurm's warning before the time limit (submitit asks for SIGUSR2, or the signal
+  `SUBMITIT_PREEMPT_SIGNAL` names, `signal_delay_s` seconds ahead) stops the run as SIGTERM does: `checkpoints/interrupted.ckpt` is saved and
   `metrics.json` says "interrupted", so a job out of time reads as stopped, not as a crash.
   (Submitit, with `max_num_timeout: 0`, would fail it mid-step.) With `max_num_timeout` above 0
   the job is then requeued, as submitit does, and the requeued job continues from that
@@ -77,7 +77,8 @@ class SlurmLauncher(_Submitit):
         # for, submitit's own handler (which requeues the job and exits at once, mid-step) runs
         # after that stop, and the requeued job continues from the checkpoint (restorelab.train).
         interrupts.install()  # a warning while Hydra composes the job is not lost
-        requeue = signal.getsignal(signal.SIGUSR2) if self.params.get("max_num_timeout") else None
+        usr_sig = _warning_signal()
+        requeue = signal.getsignal(usr_sig) if self.params.get("max_num_timeout") else None
         requeue = requeue if callable(requeue) else None
         warned: list[int] = []
 
@@ -91,7 +92,7 @@ class SlurmLauncher(_Submitit):
             warned.append(signum)
             _stop_as_sigterm(signum, frame)
 
-        signal.signal(signal.SIGUSR2, warning)
+        signal.signal(usr_sig, warning)
         try:
             return super().__call__(*args, **kwargs)
         except (interrupts.RunStopped, interrupts.SignalReceived):  # stopped, state saved
@@ -243,12 +244,23 @@ def _run_status(run_dir: Path) -> str:
     return f"; its metrics.json says {metrics.get('status')} at step {metrics.get('global_step')}"
 
 
+def _warning_signal() -> signal.Signals:
+    """The signal submitit asks Slurm to send before the time limit (its `--signal`): SIGUSR2,
+    or the one `SUBMITIT_PREEMPT_SIGNAL` names (read by submitit when it is imported)."""
+    try:
+        from submitit.core.job_environment import JobEnvironment
+
+        return JobEnvironment._usr_sig()  # noqa: SLF001 (how submitit itself resolves it)
+    except (ImportError, AttributeError, RuntimeError):
+        return signal.SIGUSR2
+
+
 def _requeue(handler: Any, why: str) -> None:
     """Submitit's handler for Slurm's warning: pickles the job, requeues it and exits. When it
     cannot (the last time-out `max_num_timeout` allows, a failed `scontrol requeue`), the job
     ends as a stopped one, its metrics.json "interrupted", as without requeues."""
     try:
-        handler(signal.SIGUSR2, None)
+        handler(_warning_signal(), None)
     except Exception as error:  # submitit's UncompletedJobError, scontrol's CalledProcessError
         log.warning("Slurm's time-limit warning: the job is not requeued (%s)", error)
     else:  # on a DDP rank other than 0 submitit's handler returns: rank 0 requeues the job
