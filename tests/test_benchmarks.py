@@ -324,6 +324,8 @@ def test_job_scores_every_method_on_the_same_inputs(tiny_sets: Path, published_f
     content = json.loads((out / "results.json").read_text())
     assert [m["name"] for m in content["methods"]] == ["noisy", "tiny-published", "exp",
                                                        "median", "bm3d"]
+    # Blind nets and the median filter are not told sigma; BM3D is.
+    assert [m["told_sigma"] for m in content["methods"]] == [False, False, False, False, True]
     assert content["protocol"]["name"] == "literature" and content["cache"]["computed"] == 6
     rows = content["per_image"]
     assert len(rows) == 2 * 3 * 5
@@ -517,6 +519,7 @@ def test_a_gray_conditional_net_scores_color_sets_in_a_color_space(
     content = json.loads((tmp_path / "report" / "results.json").read_text())
     assert [m["name"] for m in content["methods"]] == ["noisy", "opp", "gray (rgb color)"]
     assert "opponent color space" in content["methods"][1]["source"]
+    assert [m["told_sigma"] for m in content["methods"]] == [False, True, True]  # conditional
     # The opponent row, redone by hand on one image.
     clean = get_set("tinyrgb").load(tiny_sets / "tinyrgb")[2][1]
     x = torch.from_numpy(literature_noisy(clean, 25)).permute(2, 0, 1)[None]

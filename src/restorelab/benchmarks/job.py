@@ -246,11 +246,12 @@ def run_benchmark(config: BenchmarkConfig, progress: bool = True) -> dict[str, A
             bar.stop()
     content = {
         "protocol": {"name": protocol.name, "description": protocol.description,
-                     "baseline_sigma": "the true sigma (sigma / 255) for the baselines that use "
-                     "it; the nets are not told sigma", "seed": config.seed},
+                     "baseline_sigma": "the true sigma (sigma / 255) to the methods marked "
+                     "told_sigma: the baselines that use it and the noise-conditional nets (the "
+                     "papers' non-blind rows); blind nets are not told sigma", "seed": config.seed},
         "sets": [d.info for d in sets], "sigmas": [float(s) for s in config.sigmas],
-        "methods": [{"name": m.name, "kind": m.kind, "source": m.source, "channels": m.channels}
-                    for m in methods],
+        "methods": [{"name": m.name, "kind": m.kind, "source": m.source, "channels": m.channels,
+                     "told_sigma": m.told_sigma} for m in methods],
         "measured": summarize(rows, sets, methods, protocol.name),
         "published": [{**r, "protocol": "as published", "title": get_set(r["benchmark"]).title,
                        "color": get_set(r["benchmark"]).color}

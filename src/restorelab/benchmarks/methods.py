@@ -47,6 +47,7 @@ class Method:
     published_as: dict[int, str] = field(default_factory=dict)
     cache_key: str | None = None  # set for the baselines whose outputs are cached on disk
     takes_noise_level: bool = False  # a net called net(x, sigma) (see models.conditioning)
+    told_sigma: bool = False  # given the true sigma: a conditional net, a sigma-aware baseline
 
 
 def _label(path: Path) -> str:
@@ -164,6 +165,7 @@ def model_methods(spec: str | dict[str, Any], device: str | None = None,
             f"{source} (x8 self-ensemble)" if x8 else source, denoiser.channels,
             PUBLISHED_AS["dncnn-published"] if published and not x8 else {},
             takes_noise_level=denoiser.takes_noise_level,
+            told_sigma=denoiser.takes_noise_level,
         )
 
     if not (only_x8 or also_x8):
@@ -188,7 +190,8 @@ def baseline_methods(names: list[str]) -> list[Method]:
         if baseline.name in CACHED_BASELINES:
             key = f"{baseline.name}-{_package_version(baseline.package or baseline.name)}"
         methods.append(Method(baseline.name, "baseline", restore, baseline.description,
-                              published_as=PUBLISHED_AS.get(baseline.name, {}), cache_key=key))
+                              published_as=PUBLISHED_AS.get(baseline.name, {}), cache_key=key,
+                              told_sigma=baseline.uses_sigma))
     return methods
 
 
