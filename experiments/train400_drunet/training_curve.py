@@ -29,7 +29,7 @@ FIXED = {"val/psnr": ("sigma 25", "--", "C1")}
 
 # Crops per optimizer step of each stage (data.batch_size in each model's run.sh).
 STAGE_BATCH = {
-    "train400_drunet": {1: 16, 2: 32, 3: 24, 4: 24, 5: 24, 6: 24, 7: 12, 8: 7, 9: 7, 10: 5, 11: 4},
+    "train400_drunet": {1: 16, 2: 32, 3: 24, 4: 24, 5: 24, 6: 24, 7: 12, 8: 7, 9: 7, 10: 5, 11: 4, 12: 4},
     "train400_drunet_sigma25": {1: 24},
 }
 
