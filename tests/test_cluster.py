@@ -307,8 +307,8 @@ SlurmLauncher(max_num_timeout=max_num_timeout, signal_delay_s=31)()  # a fallbac
     [
         (2, "SIGUSR2", "0", 0, 255, ["run stopped\nhandler called; the run had stopped: True",
                                      "requeued"], []),
-        (2, "SIGUSR2", "1", 0, 143, ["the job is not requeued (Job not requeued because: timed-out"],
-         ["requeued\n"]),
+        (2, "SIGUSR2", "1", 0, 143,
+         ["the job is not requeued (Job not requeued because: timed-out"], ["requeued\n"]),
         # A stop that outlasts the warning's margin: requeued as submitit would, mid-stop.
         (2, "SIGUSR2", "0", 20, 255, ["handler called", "requeued"], ["run stopped"]),
         (0, "SIGUSR2", "0", 0, 143, [], ["handler called"]),  # no requeues asked for: stop, keep

@@ -11,8 +11,9 @@ Hydra loads launchers from the `hydra_plugins` namespace only, hence this module
   jobs ended, with one line naming the ones that did not finish; `sweep.py` then reports the
   study, the unfinished jobs listed as missing.
 - Inside a job, Slurm's warning before the time limit (submitit asks for SIGUSR2, or the signal
-  `SUBMITIT_PREEMPT_SIGNAL` names, `signal_delay_s` seconds ahead) stops the run as SIGTERM does: `checkpoints/interrupted.ckpt` is saved and
-  `metrics.json` says "interrupted", so a job out of time reads as stopped, not as a crash.
+  `SUBMITIT_PREEMPT_SIGNAL` names, `signal_delay_s` seconds ahead) stops the run as SIGTERM
+  does: `checkpoints/interrupted.ckpt` is saved and `metrics.json` says "interrupted", so a job
+  out of time reads as stopped, not as a crash.
   (Submitit, with `max_num_timeout: 0`, would fail it mid-step.) With `max_num_timeout` above 0
   the job is then requeued, as submitit does, and the requeued job continues from that
   checkpoint instead of starting over (submitit's requeue came mid-step, and the job trained
