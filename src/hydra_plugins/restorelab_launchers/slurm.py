@@ -88,7 +88,7 @@ class SlurmLauncher(_Submitit):
                 # Should the stop not finish in time (a slow step, a slow disk), requeue as
                 # submitit would, 30 s before Slurm's limit: the job must not end as TIMEOUT.
                 delay = int(self.params.get("signal_delay_s") or 90)
-                signal.signal(signal.SIGALRM, lambda *_: _requeue(requeue, "the stop was late"))
+                signal.signal(signal.SIGALRM, lambda *_: _requeue(requeue, usr_sig, "the stop was late"))
                 signal.alarm(max(delay - 30, 1))
             warned.append(signum)
             _stop_as_sigterm(signum, frame)
@@ -99,7 +99,7 @@ class SlurmLauncher(_Submitit):
         except (interrupts.RunStopped, interrupts.SignalReceived):  # stopped, state saved
             if warned and requeue is not None:
                 signal.alarm(0)
-                _requeue(requeue, "the run stopped at its checkpoint")
+                _requeue(requeue, usr_sig, "the run stopped at its checkpoint")
             raise
 
     def launch(
@@ -256,12 +256,12 @@ def _warning_signal() -> signal.Signals:
         return signal.SIGUSR2
 
 
-def _requeue(handler: Any, why: str) -> None:
+def _requeue(handler: Any, signum: int, why: str) -> None:
     """Submitit's handler for Slurm's warning: pickles the job, requeues it and exits. When it
     cannot (the last time-out `max_num_timeout` allows, a failed `scontrol requeue`), the job
     ends as a stopped one, its metrics.json "interrupted", as without requeues."""
     try:
-        handler(_warning_signal(), None)
+        handler(signum, None)
     except Exception as error:  # submitit's UncompletedJobError, scontrol's CalledProcessError
         log.warning("Slurm's time-limit warning: the job is not requeued (%s)", error)
     else:  # on a DDP rank other than 0 submitit's handler returns: rank 0 requeues the job

@@ -46,8 +46,9 @@ class Method:
     channels: int | None = None
     published_as: dict[int, str] = field(default_factory=dict)
     cache_key: str | None = None  # set for the baselines whose outputs are cached on disk
-    takes_noise_level: bool = False  # a net called net(x, sigma) (see models.conditioning)
-    told_sigma: bool = False  # given the true sigma: a conditional net, a sigma-aware baseline
+    # Given the true sigma: a sigma-aware baseline, or a noise-conditional net (one called
+    # net(x, sigma), see models.conditioning).
+    told_sigma: bool = False
 
 
 def _label(path: Path) -> str:
@@ -164,7 +165,6 @@ def model_methods(spec: str | dict[str, Any], device: str | None = None,
             x8_name(name) if x8 else name, "model", restore,
             f"{source} (x8 self-ensemble)" if x8 else source, denoiser.channels,
             PUBLISHED_AS["dncnn-published"] if published and not x8 else {},
-            takes_noise_level=denoiser.takes_noise_level,
             told_sigma=denoiser.takes_noise_level,
         )
 
@@ -214,7 +214,7 @@ def check_channels(methods: list[Method], title: str, channels: int) -> None:
                 f"{'gray' if method.channels == 1 else 'color'} sets only"
                 + (", or give it `color: opponent` in a config file's method (a gray net that "
                    "takes the noise level, restored in the opponent color space)"
-                   if method.channels == 1 and channels == 3 and method.takes_noise_level
+                   if method.channels == 1 and channels == 3 and method.told_sigma
                    else "")
             )
 
